@@ -30,3 +30,10 @@ def user_data() -> Path:
 
 def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("livegen"))
+
+
+def model_path(model: str) -> Path:
+    """A preset's `model`: a shipped model's name (letters, digits, - and _) or a file path."""
+    if model.replace("-", "").replace("_", "").isalnum():
+        return shipped("models") / f"{model}.pt"
+    return Path(model)

@@ -1,0 +1,227 @@
+"""The step logic shared by the live engine and the offline render (DESIGN §4, steps 3 and 4).
+
+Per step the caller gives the human frame (onsets and held pitches) and the position in the bar:
+
+    changes = acc.emit(onsets, held, pos)      # critical path: accompany + sampling -> notes
+    ... send the changes ...
+    acc.advance(onsets, held, pos, next_pos)   # after sending: recurrent update, lead, key
+
+`emit` turns each voice's token into note changes (note-offs before note-ons). The constraints
+are an additive bias on the logits: key lock (a hard pitch mask), each voice's range, the
+largest leap, no HOLD for a silent voice, REST only for a muted voice, and a density bias on
+REST/HOLD. `advance` also prepares `onset_probability` for the next step (the follow window)
+and the lead logits that takeover samples from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from livegen.keys import KeyTracker, parse_key, scale_pitch_classes
+from livegen.runtime import Runtime
+from livegen.settings import DEFAULT_PROGRAMS, Settings
+from livegen.tokens import HOLD, PITCH0, REST, VOCAB
+
+NEG = float("-inf")
+DENSITY_SCALE = 2.0  # logit shift on REST and HOLD at density -1 / +1
+LEAD = -1  # the voice index of the takeover melody in NoteChange
+
+
+@dataclass(frozen=True)
+class VoicePlan:
+    """A model voice as this setup plays it."""
+
+    name: str
+    enabled: bool
+    channel: int
+    program: int
+    low: int
+    high: int
+    velocity: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoteChange:
+    voice: int  # index into the voices, or LEAD for the takeover melody
+    pitch: int
+    velocity: int  # 0 = note-off
+
+
+class Accompanist:
+    def __init__(self, runtime: Runtime, settings: Settings, seed: int | None = None):
+        self.runtime = runtime
+        self.n = runtime.n_voices
+        self.rng = np.random.default_rng(seed)
+        self.tokens = [REST] * self.n
+        self.sounding = [-1] * self.n  # pitch each voice sounds now, -1 for none
+        self.last_pitch = [-1] * self.n  # for the leap limit; survives rests
+        self.lead_pitch = -1  # the takeover melody's sounding note
+        self.onset_probability = 0.0
+        self._lead_logits = runtime.lead_logits(0).numpy()
+        self._base = np.zeros((self.n, VOCAB), dtype=np.float32)
+        self.tracker = KeyTracker(half_life_beats=16.0)
+        self.key: tuple[int, str] | None = None
+        self.configure(settings)
+
+    # ------------------------------------------------------------------ setup
+
+    def configure(self, settings: Settings) -> None:
+        """Take new settings (a preset switch or a live control). Voices that a change mutes
+        stop at the next step through the bias, not here."""
+        self.settings = settings
+        plans = []
+        for i, info in enumerate(self.runtime.info.voices):
+            vs = settings.voice(info.name)
+            low = max(info.low, vs.low) if vs and vs.low is not None else info.low
+            high = min(info.high, vs.high) if vs and vs.high is not None else info.high
+            plans.append(VoicePlan(
+                name=info.name, enabled=vs.enabled if vs else not settings.voices,
+                channel=vs.channel if vs else 2 + i,
+                program=vs.program if vs else DEFAULT_PROGRAMS.get(info.name, 0),
+                low=low, high=max(low, high), velocity=vs.velocity if vs else 80))
+        self.voices = plans
+        lock = settings.sampling.key_lock
+        self.key = None if lock in ("off", "auto") else parse_key(lock)
+        if lock == "auto":
+            self.key = self.tracker.key()
+        self._rebuild_base()
+
+    def _rebuild_base(self) -> None:
+        base = self._base
+        base.fill(0.0)
+        density = -self.settings.sampling.density * DENSITY_SCALE
+        base[:, REST] = density
+        base[:, HOLD] = density
+        in_key = np.ones(128, dtype=bool)
+        if self.key is not None and self.settings.sampling.key_lock != "off":
+            in_key[:] = False
+            for pc in scale_pitch_classes(*self.key):
+                in_key[pc::12] = True
+        for k, v in enumerate(self.voices):
+            row = base[k, PITCH0:]
+            row[~in_key] = NEG
+            row[:v.low] = NEG
+            row[v.high + 1:] = NEG
+            if not v.enabled:
+                base[k, HOLD:] = NEG
+
+    # ------------------------------------------------------------------ the critical path
+
+    def emit(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
+             pos: int) -> list[NoteChange]:
+        rt = self.runtime
+        rt.set_human(onsets, held)
+        bias = rt.bias
+        np.copyto(bias, self._base)
+        leap = self.settings.sampling.max_leap
+        for k in range(self.n):
+            if self.sounding[k] < 0:
+                bias[k, HOLD] = NEG
+            last = self.last_pitch[k]
+            if last >= 0:
+                bias[k, PITCH0:PITCH0 + max(0, last - leap)] = NEG
+                bias[k, PITCH0 + last + leap + 1:] = NEG
+        s = self.settings.sampling
+        tokens = rt.accompany(pos, s.temperature, s.top_p, self.rng.random(self.n).tolist(),
+                              self.sounding, s.allow_unison)
+        return self._changes(tokens)
+
+    def _changes(self, tokens: list[int]) -> list[NoteChange]:
+        offs: list[NoteChange] = []
+        ons: list[NoteChange] = []
+        hv = self.settings.timing.humanize_velocity
+        for k, tok in enumerate(tokens):
+            now = self.sounding[k]
+            if tok == HOLD and now >= 0:
+                continue
+            if now >= 0:
+                offs.append(NoteChange(k, now, 0))
+                self.sounding[k] = -1
+            if tok >= PITCH0:
+                pitch = tok - PITCH0
+                vel = self.voices[k].velocity
+                if hv:
+                    vel = int(np.clip(vel + self.rng.integers(-hv, hv + 1), 1, 127))
+                ons.append(NoteChange(k, pitch, vel))
+                self.sounding[k] = self.last_pitch[k] = pitch
+            else:
+                tok = REST
+            tokens[k] = tok
+        self.tokens = tokens
+        return offs + ons
+
+    # ------------------------------------------------------------------ after the notes are out
+
+    def advance(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
+                pos: int, next_pos: int) -> None:
+        """Move the model past this step with its final frame, and prepare the next step."""
+        rt = self.runtime
+        rt.set_human(onsets, held)
+        rt.advance(self.tokens, pos)
+        logits = rt.lead_logits(next_pos).numpy()
+        self._lead_logits = logits
+        probs = np.exp(logits - logits.max())
+        self.onset_probability = float(probs[PITCH0:].sum() / probs.sum())
+        if self.settings.sampling.key_lock == "auto":
+            self._track_key(onsets, held)
+
+    def _track_key(self, onsets, held) -> None:
+        weights = [0.0] * 12
+        for p in (*onsets, *held):
+            weights[p % 12] += 1.0
+        self.tracker.add_durations(weights, 1.0)
+        key = self.tracker.key()
+        if key != self.key:
+            self.key = key
+            self._rebuild_base()
+
+    # ------------------------------------------------------------------ takeover and release
+
+    def lead_step(self) -> tuple[tuple[int, ...], tuple[int, ...], list[NoteChange]]:
+        """Takeover: sample the human's top-note token from `lead` (in key and in the human
+        range), play it, and give the frame to feed back as the human part."""
+        logits = self._lead_logits.astype(np.float64) / max(self.settings.sampling.temperature,
+                                                           1e-3)
+        lo, hi = self.runtime.info.human_range
+        mask = np.full(VOCAB, NEG)
+        mask[REST] = 0.0
+        if self.lead_pitch >= 0:
+            mask[HOLD] = 0.0
+        pcs = scale_pitch_classes(*self.key) if self.key else frozenset(range(12))
+        for p in range(lo, hi + 1):
+            if p % 12 in pcs:
+                mask[PITCH0 + p] = 0.0
+        probs = np.exp(logits + mask - np.max(logits + mask))
+        token = int(self.rng.choice(VOCAB, p=probs / probs.sum()))
+        changes: list[NoteChange] = []
+        if token == HOLD:
+            return (), (self.lead_pitch,), changes
+        if self.lead_pitch >= 0:
+            changes.append(NoteChange(LEAD, self.lead_pitch, 0))
+            self.lead_pitch = -1
+        if token == REST:
+            return (), (), changes
+        self.lead_pitch = token - PITCH0
+        changes.append(NoteChange(LEAD, self.lead_pitch, self.settings.takeover.velocity))
+        return (self.lead_pitch,), (), changes
+
+    def release(self, lead: bool = True) -> list[NoteChange]:
+        """Note-offs for every voice that sounds (and the takeover note); voices then rest."""
+        changes = [NoteChange(k, p, 0) for k, p in enumerate(self.sounding) if p >= 0]
+        if lead and self.lead_pitch >= 0:
+            changes.append(NoteChange(LEAD, self.lead_pitch, 0))
+            self.lead_pitch = -1
+        self.sounding = [-1] * self.n
+        self.tokens = [REST] * self.n
+        return changes
+
+    def timing_offset(self, step: int, step_seconds: float) -> float:
+        """Seconds after the step boundary a machine note of this step should sound: swing on
+        odd 16ths, plus humanize. Humanize only delays: a live engine cannot play early."""
+        t = self.settings.timing
+        delay = t.swing * step_seconds if step % 2 else 0.0
+        if t.humanize_ms:
+            delay += float(self.rng.random()) * t.humanize_ms / 1000.0
+        return delay

@@ -1,0 +1,369 @@
+"""Input hygiene and the human part (DESIGN §5).
+
+``InputFilter`` runs in the engine's worker thread. It takes raw MIDI messages as python-rtmidi
+delivers them (a list of byte values) with the time they arrived, and:
+
+- returns an ``Onset`` at once for every key that starts a note of the human part (the engine
+  reacts to it immediately when it is waiting in the follow window), and a ``ClockEvent`` for
+  beat clock, Start, Stop, Continue and Song Position Pointer; everything else returns None;
+- keeps the human part's sounding keys (with the sustain pedal), so that the engine can ask per
+  step for the onsets since the last step (``take_onsets``) and the held set (``held``);
+- coalesces control changes: ``drain_cc`` gives the latest value of each (channel, cc) that
+  changed since the last drain (for MIDI learn);
+- drops and counts what it must not act on: SysEx, active sensing, malformed messages, and the
+  engine's own output arriving back at the input (``sent`` tells it what went out).
+
+Channels are 1..16 in the API (as in the settings); pitches are MIDI note numbers.
+
+Decisions where the design is silent:
+
+- Channel filter and input mode apply to notes only. Control changes from every channel are
+  reported (a knob box often sits on its own channel; learn maps by CC number).
+- CC 64 (pedal) and the channel-mode controllers 120..127 are never reported by ``drain_cc``.
+  All Sound Off (120) and All Notes Off (123) from the input release the human keys of that
+  channel, pedal included; Reset All Controllers (121) lifts that channel's pedal.
+- Echo matching ignores velocity: a note-on or note-off (or CC with the same value) on the
+  same channel and pitch within ``echo_window`` of one we sent is our own, and one echo
+  cancels one sent message.
+- Skyline reduces the human part to one melodic line. A key starts a line note if no higher
+  key of the human part is physically held down (keys only ringing through the pedal do not
+  block it, so a descending melody under the pedal is still heard). When the line note ends
+  and other keys are still down, the highest of them carries the line as a held note, not a
+  new onset. Per step, ``take_onsets`` gives only the highest onset.
+- A note-on for a key that is already down is a new onset (re-strike); a note-off for a key
+  that is not down is ignored.
+- Program change, aftertouch, pitch bend, MTC quarter frame, song select, tune request and
+  system reset are valid and ignored (counted as ``ignored``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from livegen.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
+from livegen.settings import InputSettings
+
+MAX_PENDING = 256  # onsets kept while nobody collects them (e.g. transport stopped)
+
+_NOTE_ON = 1 << 20  # echo keys: kind << 20 | channel << 14 | data1 << 7 | data2
+_NOTE_OFF = 2 << 20
+_CC = 3 << 20
+
+_CLOCK_KINDS = {0xF8: TICK, 0xFA: START, 0xFB: CONTINUE, 0xFC: STOP}
+_IGNORED_SYSTEM_LENGTHS = {0xF1: 2, 0xF3: 2, 0xF6: 1, 0xFF: 1}
+
+
+class Onset(NamedTuple):
+    """A key that starts a note of the human part."""
+
+    time: float
+    channel: int  # 1..16
+    pitch: int
+    velocity: int
+
+
+@dataclass(slots=True)
+class InputCounters:
+    """What the input has seen and dropped, for the engine's status."""
+
+    messages: int = 0  # every message fed in
+    notes: int = 0  # onsets of the human part
+    filtered: int = 0  # note-ons outside the input channel, split or skyline
+    malformed: int = 0  # wrong length, data byte > 127, lone data byte, unknown status
+    sysex: int = 0
+    sensing: int = 0  # active sensing (0xFE)
+    echo: int = 0  # our own output coming back
+    ignored: int = 0  # valid messages livegen has no use for
+    cc_coalesced: int = 0  # CC values overwritten by a later one before a drain
+    dropped_queue: int = 0  # incremented by the engine when its bounded input queue is full
+
+
+class InputFilter:
+    def __init__(self, settings: InputSettings | None = None, echo_window: float = 0.05) -> None:
+        self.counters = InputCounters()
+        self.echo_window = echo_window
+        self._echo: dict[int, deque[float]] = {}
+        self._cc: dict[tuple[int, int], int] = {}
+        self._down: set[int] = set()  # keys physically down: channel0 << 7 | pitch (all input)
+        self._sust: set[int] = set()  # keys released while their channel's pedal is down
+        self._pedal = [False] * 16
+        self._pending: list[tuple[float, int]] = []  # (time, pitch) onsets not yet taken
+        self._line: int | None = None  # skyline: key carrying the melodic line
+        self._channel: int | None = None  # 0-based, None = all
+        self._split: int | None = None
+        self._skyline = False
+        self.configure(settings or InputSettings())
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def configure(self, settings: InputSettings) -> None:
+        """Apply input channel and mode. Keys already down keep their state; the human part is
+        re-derived from them at once (pending onsets are kept as they were accepted)."""
+        ch = settings.channel
+        if ch is not None and not 1 <= ch <= 16:
+            raise ValueError(f"input channel must be 1..16 or None, not {ch}")
+        if settings.mode not in ("all", "skyline", "split"):
+            raise ValueError(f"unknown input mode {settings.mode!r}")
+        self._channel = None if ch is None else ch - 1
+        self._split = settings.split if settings.mode == "split" else None
+        self._skyline = settings.mode == "skyline"
+        self._line = self._top(self._down | self._sust) if self._skyline else None
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def feed(self, message: Sequence[int], t: float) -> Onset | ClockEvent | None:
+        """Take one raw message that arrived at time ``t``. Never raises on bad input."""
+        c = self.counters
+        c.messages += 1
+        try:
+            n = len(message)
+            status = message[0]
+            if status >> 7 != 1:  # a data byte where a status belongs, or not a byte
+                c.malformed += 1
+                return None
+            if status < 0xF0:
+                kind = status & 0xF0
+                need = 2 if kind == 0xC0 or kind == 0xD0 else 3
+                if n != need:
+                    c.malformed += 1
+                    return None
+                d1 = message[1]
+                d2 = message[2] if need == 3 else 0
+                if (d1 | d2) & ~0x7F:
+                    c.malformed += 1
+                    return None
+            else:
+                return self._system(message, n, status, t)
+        except (TypeError, IndexError):
+            c.malformed += 1
+            return None
+
+        ch = status & 0x0F
+        if kind == 0x90 and d2:
+            key = ch << 7 | d1
+            if self._echo and self._is_echo(_NOTE_ON | key << 7, t):
+                return None
+            return self._note_on(ch, d1, d2, t)
+        if kind == 0x80 or kind == 0x90:
+            key = ch << 7 | d1
+            if self._echo and self._is_echo(_NOTE_OFF | key << 7, t):
+                return None
+            self._note_off(key)
+            return None
+        if kind == 0xB0:
+            if self._echo and self._is_echo(_CC | ch << 14 | d1 << 7 | d2, t):
+                return None
+            self._control(ch, d1, d2)
+            return None
+        c.ignored += 1
+        return None
+
+    def _system(self, message: Sequence[int], n: int, status: int, t: float) -> ClockEvent | None:
+        c = self.counters
+        if status == 0xF8 or status == 0xFA or status == 0xFB or status == 0xFC:
+            if n != 1:
+                c.malformed += 1
+                return None
+            return ClockEvent(_CLOCK_KINDS[status], t)
+        if status == 0xFE:
+            c.sensing += 1
+            return None
+        if status == 0xF0:
+            c.sysex += 1
+            return None
+        if status == 0xF2:
+            if n != 3:
+                c.malformed += 1
+                return None
+            lsb = message[1]
+            msb = message[2]
+            if (lsb | msb) & ~0x7F:
+                c.malformed += 1
+                return None
+            return ClockEvent(POSITION, t, msb << 7 | lsb)
+        need = _IGNORED_SYSTEM_LENGTHS.get(status)
+        if need is None or n != need or (n > 1 and message[1] & ~0x7F):
+            c.malformed += 1  # 0xF4, 0xF5, 0xF9, 0xFD, a stray 0xF7, or a wrong length
+            return None
+        c.ignored += 1
+        return None
+
+    def _accept(self, ch: int, pitch: int) -> bool:
+        chan = self._channel
+        if chan is not None and ch != chan:
+            return False
+        split = self._split
+        return split is None or pitch >= split
+
+    def _top(self, keys: Iterable[int]) -> int | None:
+        """The highest key of the human part among ``keys``."""
+        best: int | None = None
+        for k in keys:
+            if (best is None or (k & 127) > (best & 127)) and self._accept(k >> 7, k & 127):
+                best = k
+        return best
+
+    def _note_on(self, ch: int, pitch: int, velocity: int, t: float) -> Onset | None:
+        key = ch << 7 | pitch
+        down = self._down
+        if not self._accept(ch, pitch):
+            down.add(key)
+            self._sust.discard(key)
+            self.counters.filtered += 1
+            return None
+        if self._skyline:
+            above = self._top(down)
+            if above is not None and above != key and (above & 127) > pitch:
+                down.add(key)
+                self._sust.discard(key)
+                self.counters.filtered += 1
+                return None
+            self._line = key
+        down.add(key)
+        self._sust.discard(key)
+        pending = self._pending
+        if len(pending) >= MAX_PENDING:
+            del pending[0]
+        pending.append((t, pitch))
+        self.counters.notes += 1
+        return Onset(t, ch + 1, pitch, velocity)
+
+    def _note_off(self, key: int) -> None:
+        if key not in self._down:
+            return
+        self._down.remove(key)
+        if self._pedal[key >> 7]:
+            self._sust.add(key)
+        elif key == self._line:
+            self._line = self._top(self._down)
+
+    def _control(self, ch: int, cc: int, value: int) -> None:
+        if cc == 64:
+            self._set_pedal(ch, value >= 64)
+            return
+        if cc >= 120:
+            if cc == 120 or cc == 123:
+                self._down = {k for k in self._down if k >> 7 != ch}
+                self._sust = {k for k in self._sust if k >> 7 != ch}
+                self._pedal[ch] = False
+                if self._skyline:
+                    self._line = self._top(self._down | self._sust)
+            elif cc == 121:
+                self._set_pedal(ch, False)
+            else:
+                self.counters.ignored += 1
+            return
+        pending = self._cc
+        k = (ch + 1, cc)
+        if k in pending:
+            self.counters.cc_coalesced += 1
+        pending[k] = value
+
+    def _set_pedal(self, ch: int, down: bool) -> None:
+        if self._pedal[ch] == down:
+            return  # no threshold crossing: a pedal flood costs nothing
+        self._pedal[ch] = down
+        if down:
+            return
+        if self._sust:
+            self._sust = {k for k in self._sust if k >> 7 != ch}
+        line = self._line
+        if line is not None and line not in self._down and line not in self._sust:
+            self._line = self._top(self._down)
+
+    # -- echo rejection ----------------------------------------------------------------------
+
+    def sent(self, message: Sequence[int], t: float) -> None:
+        """Tell the filter the engine sent ``message`` at time ``t``; the same message arriving
+        back within ``echo_window`` is dropped as our own echo."""
+        if len(message) != 3:
+            return
+        status, d1, d2 = message[0], message[1], message[2]
+        kind = status & 0xF0
+        ch = status & 0x0F
+        if kind == 0x90 and d2:
+            key = _NOTE_ON | ch << 14 | d1 << 7
+        elif kind == 0x80 or kind == 0x90:
+            key = _NOTE_OFF | ch << 14 | d1 << 7
+        elif kind == 0xB0:
+            key = _CC | ch << 14 | d1 << 7 | d2
+        else:
+            return
+        times = self._echo.get(key)
+        if times is None:
+            times = self._echo[key] = deque()
+        else:
+            limit = t - self.echo_window
+            while times and times[0] < limit:
+                times.popleft()
+        times.append(t)
+
+    def sent_many(self, messages: Iterable[Sequence[int]], t: float) -> None:
+        for m in messages:
+            self.sent(m, t)
+
+    def _is_echo(self, key: int, t: float) -> bool:
+        times = self._echo.get(key)
+        if not times:
+            return False
+        window = self.echo_window
+        while times and times[0] < t - window:
+            times.popleft()
+        if not times:
+            del self._echo[key]
+            return False
+        if abs(times[0] - t) <= window:
+            times.popleft()
+            self.counters.echo += 1
+            return True
+        return False
+
+    # -- per step ----------------------------------------------------------------------------
+
+    def take_onsets(self, before: float) -> list[int]:
+        """Pitches of the human onsets that arrived before ``before``, sorted and without
+        repeats, removed from the pending list (later ones stay for the next step). In skyline
+        mode, only the highest."""
+        pending = self._pending
+        if not pending:
+            return []
+        taken = {p for (tt, p) in pending if tt < before}
+        if not taken:
+            return []
+        self._pending = [(tt, p) for (tt, p) in pending if tt >= before]
+        if self._skyline:
+            return [max(taken)]
+        return sorted(taken)
+
+    def held(self) -> set[int]:
+        """Pitches of the human part sounding now: keys down, or released under the pedal."""
+        if self._skyline:
+            return set() if self._line is None else {self._line & 127}
+        acc = self._accept
+        return {k & 127 for k in self._down | self._sust if acc(k >> 7, k & 127)}
+
+    def drain_cc(self) -> dict[tuple[int, int], int]:
+        """The latest value of each (channel 1..16, cc) that changed since the last drain."""
+        out = self._cc
+        if out:
+            self._cc = {}
+        else:
+            out = {}
+        return out
+
+    def pedal(self, channel: int) -> bool:
+        """Whether the sustain pedal is down on ``channel`` (1..16)."""
+        return self._pedal[channel - 1]
+
+    def reset(self) -> None:
+        """Forget keys, pedals, pending onsets and CC changes (port lost or changed).
+        Counters and echo memory are kept."""
+        self._down = set()
+        self._sust = set()
+        self._pedal = [False] * 16
+        self._pending = []
+        self._line = None
+        self._cc = {}

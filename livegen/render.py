@@ -1,0 +1,115 @@
+"""Offline render: the engine's step logic on a simulated clock, from a melody file to a file.
+
+The human part is read from the file (the top note of all tracks by default, or one track or
+channel), quantized to the 16th grid, and played to the `Accompanist` one step at a time exactly
+as the live engine does with the follow window on: each melody onset is in the frame of its own
+step when that step is emitted. The output holds the human part and one track per voice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livegen.accompanist import Accompanist, NoteChange
+from livegen.grid import StepNote, human_frames, skyline, to_steps
+from livegen.midifile import MidiFileError, Note, Part, read_notes, write_parts
+from livegen.tokens import STEPS_PER_BEAT, position_index
+
+
+@dataclass
+class Performance:
+    """What the step loop produced: each voice's token per step and the timed note changes."""
+
+    tokens: np.ndarray  # [T, V]
+    changes: list[tuple[int, NoteChange]]  # (step, change), in emission order
+    seconds: float  # wall time of the loop
+
+    @property
+    def steps_per_second(self) -> float:
+        return len(self.tokens) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def positions(length: int, beats_per_bar: int, first_downbeat: int = 0) -> list[int]:
+    bar = beats_per_bar * STEPS_PER_BEAT
+    return [position_index((t - first_downbeat) % bar) for t in range(length)]
+
+
+def perform(acc: Accompanist, onsets: list[tuple[int, ...]], held: list[tuple[int, ...]],
+            pos: list[int]) -> Performance:
+    """Run the step loop over given human frames; every voice is released after the last."""
+    length = len(onsets)
+    tokens = np.zeros((length, acc.n), dtype=np.int16)
+    changes: list[tuple[int, NoteChange]] = []
+    t0 = time.perf_counter()
+    for t in range(length):
+        for c in acc.emit(onsets[t], held[t], pos[t]):
+            changes.append((t, c))
+        tokens[t] = acc.tokens
+        acc.advance(onsets[t], held[t], pos[t], pos[t + 1] if t + 1 < length else pos[0])
+    changes.extend((length, c) for c in acc.release())
+    return Performance(tokens, changes, time.perf_counter() - t0)
+
+
+def select_melody(notes: list[Note], track: int | None, channel: int | None, path: Path,
+                  all_notes: bool = False) -> list[StepNote]:
+    chosen = [n for n in notes if (track is None or n.track == track)
+              and (channel is None or n.channel == channel)]
+    if not chosen:
+        where = (f"track {track}" if track is not None else "") + \
+                (f" channel {channel}" if channel is not None else "")
+        raise MidiFileError(f"{path}: no notes{' in ' + where.strip() if where else ''}; "
+                            "choose another --track/--channel or file.")
+    steps = to_steps(chosen)
+    return steps if all_notes else skyline(steps)
+
+
+@dataclass
+class RenderResult:
+    performance: Performance
+    melody: list[StepNote]
+    steps: int
+    bpm: float
+
+
+def render(acc: Accompanist, melody_path: str | Path, out_path: str | Path,
+           bpm: float | None = None, track: int | None = None, channel: int | None = None,
+           all_notes: bool = False) -> RenderResult:
+    midi = read_notes(melody_path)
+    melody = select_melody(midi.notes, track, channel, Path(melody_path), all_notes)
+    bpb = midi.beats_per_bar
+    bar = bpb * STEPS_PER_BEAT
+    length = -(-max(n.end for n in melody) // bar) * bar  # to the end of the last bar
+    onsets, held = human_frames(melody, length)
+    perf = perform(acc, onsets, held, positions(length, bpb))
+    tempo = bpm or midi.bpm
+    starts = {(m.start, m.pitch) for m in melody}
+    human = [n for n in midi.notes if (track is None or n.track == track)
+             and (channel is None or n.channel == channel)
+             and (all_notes or (round(n.start * STEPS_PER_BEAT), n.pitch) in starts)]
+    parts = [Part("melody", acc.settings.takeover.channel, 0, human)]
+    parts += _voice_parts(acc, perf, 60.0 / tempo / STEPS_PER_BEAT)
+    write_parts(out_path, parts, tempo, bpb)
+    return RenderResult(perf, melody, length, tempo)
+
+
+def _voice_parts(acc: Accompanist, perf: Performance, step_seconds: float) -> list[Part]:
+    """Note changes to notes, with swing and humanize applied as the live engine would."""
+    open_notes: dict[int, tuple[int, float, int]] = {}
+    notes: list[list[Note]] = [[] for _ in acc.voices]
+    offsets: dict[int, float] = {}
+    for step, change in perf.changes:
+        if step not in offsets:
+            offsets[step] = acc.timing_offset(step, step_seconds) / step_seconds
+        at = (step + offsets[step]) / STEPS_PER_BEAT
+        v = acc.voices[change.voice]
+        if change.velocity == 0:
+            pitch, start, vel = open_notes.pop(change.voice)
+            notes[change.voice].append(Note(pitch, start, max(at, start + 0.01), vel, v.channel))
+        else:
+            open_notes[change.voice] = (change.pitch, at, change.velocity)
+    return [Part(v.name, v.channel, v.program, notes[k])
+            for k, v in enumerate(acc.voices) if v.enabled]

@@ -1,0 +1,411 @@
+"""InputFilter: what the engine hears of the player, and what it refuses to hear."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from livegen.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
+from livegen.midiin import InputFilter, Onset
+from livegen.settings import InputSettings
+
+
+def on(pitch: int, vel: int = 100, ch: int = 1) -> list[int]:
+    return [0x90 | (ch - 1), pitch, vel]
+
+
+def off(pitch: int, ch: int = 1) -> list[int]:
+    return [0x80 | (ch - 1), pitch, 64]
+
+
+def cc(num: int, value: int, ch: int = 1) -> list[int]:
+    return [0xB0 | (ch - 1), num, value]
+
+
+def pedal(value: int, ch: int = 1) -> list[int]:
+    return cc(64, value, ch)
+
+
+# -- notes, onsets and held keys ---------------------------------------------------------------
+
+
+def test_note_on_is_an_onset_reported_at_once_and_per_step():
+    f = InputFilter()
+    ev = f.feed(on(60, 90), 1.0)
+    assert ev == Onset(1.0, 1, 60, 90)
+    assert f.held() == {60}
+    assert f.take_onsets(before=1.1) == [60]
+    assert f.take_onsets(before=1.2) == []  # taken once
+    assert f.held() == {60}  # still held on the next step
+
+
+def test_velocity_zero_note_on_is_a_note_off():
+    f = InputFilter()
+    f.feed(on(60), 0.0)
+    assert f.feed([0x90, 60, 0], 0.1) is None
+    assert f.held() == set()
+    f.feed(on(62), 0.2)
+    f.feed(off(62), 0.3)
+    assert f.held() == set()
+
+
+def test_onsets_after_the_cutoff_wait_for_the_next_step():
+    # the pre-window: onsets from the second half of step t-1 belong to step t
+    f = InputFilter()
+    f.feed(on(60), 0.10)
+    f.feed(on(64), 0.20)
+    assert f.take_onsets(before=0.15) == [60]
+    assert f.take_onsets(before=0.30) == [64]
+
+
+def test_a_short_note_within_a_step_is_an_onset_but_not_held():
+    f = InputFilter()
+    f.feed(on(67), 0.0)
+    f.feed(off(67), 0.05)
+    assert f.take_onsets(0.1) == [67]
+    assert f.held() == set()
+
+
+def test_chord_onsets_are_sorted_without_repeats():
+    f = InputFilter()
+    for t, p in enumerate((67, 60, 64, 60)):
+        f.feed(on(p), t * 0.001)
+    assert f.take_onsets(1.0) == [60, 64, 67]
+    assert f.held() == {60, 64, 67}
+
+
+def test_note_off_for_a_key_never_pressed_is_harmless():
+    f = InputFilter()
+    assert f.feed(off(50), 0.0) is None
+    assert f.held() == set()
+    assert f.counters.malformed == 0
+
+
+def test_pending_onsets_are_bounded_when_nobody_collects_them():
+    f = InputFilter()
+    for i in range(2000):
+        f.feed(on(60 + i % 12), i * 0.01)
+        f.feed(off(60 + i % 12), i * 0.01 + 0.005)
+    assert len(f._pending) <= 256
+    assert f.take_onsets(1e9)  # still the latest ones
+
+
+# -- sustain pedal -----------------------------------------------------------------------------
+
+
+def test_pedal_keeps_released_keys_sounding_until_it_lifts():
+    f = InputFilter()
+    f.feed(pedal(127), 0.0)
+    f.feed(on(48), 0.1)
+    f.feed(off(48), 0.2)
+    f.feed(on(52), 0.3)
+    f.feed(off(52), 0.4)
+    assert f.held() == {48, 52}
+    f.feed(on(55), 0.5)  # still held by the hand
+    f.feed(pedal(0), 0.6)
+    assert f.held() == {55}
+
+
+def test_pedal_acts_on_threshold_crossings_only():
+    f = InputFilter()
+    f.feed(pedal(100), 0.0)
+    f.feed(on(60), 0.1)
+    f.feed(off(60), 0.2)
+    # a flood of values above the threshold (a half-pedalling controller) changes nothing
+    for i in range(500):
+        f.feed(pedal(64 + i % 64), 0.3 + i * 1e-4)
+    assert f.held() == {60} and f.pedal(1)
+    f.feed(pedal(63), 0.5)
+    assert f.held() == set() and not f.pedal(1)
+    for i in range(100):
+        f.feed(pedal(i % 64), 0.6)
+    assert f.held() == set()
+    assert f.drain_cc() == {}  # the pedal is not a learnable control
+
+
+def test_pedal_is_per_channel():
+    f = InputFilter()
+    f.feed(pedal(127, ch=2), 0.0)
+    f.feed(on(60, ch=1), 0.1)
+    f.feed(off(60, ch=1), 0.2)
+    assert f.held() == set()
+
+
+def test_restriking_a_sustained_key_is_a_new_onset():
+    f = InputFilter()
+    f.feed(pedal(127), 0.0)
+    f.feed(on(60), 0.1)
+    f.feed(off(60), 0.2)
+    f.take_onsets(0.25)
+    assert isinstance(f.feed(on(60), 0.3), Onset)
+    assert f.take_onsets(0.35) == [60]
+    f.feed(pedal(0), 0.4)
+    assert f.held() == {60}  # the key is still down
+
+
+def test_all_notes_off_from_the_controller_clears_its_channel():
+    f = InputFilter()
+    f.feed(pedal(127), 0.0)
+    f.feed(on(60), 0.1)
+    f.feed(off(60), 0.15)
+    f.feed(on(64), 0.2)
+    f.feed(on(67, ch=2), 0.2)
+    f.feed(cc(123, 0), 0.3)
+    assert f.held() == {67}
+    assert not f.pedal(1)
+
+
+# -- control changes ---------------------------------------------------------------------------
+
+
+def test_cc_flood_coalesces_to_the_latest_value_per_drain():
+    f = InputFilter()
+    for v in range(128):
+        f.feed(cc(74, v), v * 1e-4)
+    for v in range(40):
+        f.feed(cc(1, v, ch=3), 0.02)
+    assert f.drain_cc() == {(1, 74): 127, (3, 1): 39}
+    assert f.counters.cc_coalesced == 127 + 39
+    assert f.drain_cc() == {}
+    f.feed(cc(74, 5), 0.1)
+    assert f.drain_cc() == {(1, 74): 5}
+
+
+def test_cc_from_other_channels_still_reaches_midi_learn():
+    f = InputFilter(InputSettings(channel=1))
+    f.feed(cc(20, 99, ch=10), 0.0)
+    assert f.drain_cc() == {(10, 20): 99}
+
+
+# -- ignored and malformed ---------------------------------------------------------------------
+
+
+def test_sysex_and_active_sensing_are_ignored_and_counted():
+    f = InputFilter()
+    assert f.feed([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7], 0.0) is None
+    for i in range(10):
+        assert f.feed([0xFE], i * 0.3) is None
+    assert f.counters.sysex == 1 and f.counters.sensing == 10
+    assert f.counters.malformed == 0
+    assert f.held() == set()
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        [],
+        [60],  # a lone data byte
+        [60, 100],  # running status without a status byte
+        [0x90, 60],  # too short
+        [0x90, 60, 100, 5],  # too long
+        [0x90, 200, 100],  # data byte > 127
+        [0x90, 60, 128],
+        [0xB0, 64],
+        [0xC0, 5, 6],
+        [0xF2, 1],
+        [0xF2, 1, 200],
+        [0xF8, 0],
+        [0xF4],  # undefined status
+        [0xF9],
+        [0xFD],
+        [0xF7],  # end of SysEx without a start
+        [0x190, 60, 100],
+        [-1, 60, 100],
+        [0x90, -1, 100],
+        None,
+        [0x90, "C4", 100],
+        [0x90, 60.5, 100],
+    ],
+)
+def test_malformed_messages_are_counted_and_dropped(msg):
+    f = InputFilter()
+    assert f.feed(msg, 0.0) is None
+    assert f.counters.malformed == 1
+    assert f.held() == set() and f.take_onsets(1.0) == []
+
+
+def test_random_garbage_never_raises():
+    rng = random.Random(3)
+    f = InputFilter()
+    for i in range(20000):
+        msg = [rng.randint(0, 255) for _ in range(rng.randint(0, 4))]
+        f.feed(msg, i * 1e-3)
+    assert f.counters.messages == 20000
+    assert f.counters.malformed > 0
+    # whatever is held came from well-formed note-ons
+    assert all(0 <= p <= 127 for p in f.held())
+
+
+def test_other_valid_messages_are_ignored():
+    f = InputFilter()
+    for m in ([0xC0, 5], [0xD0, 40], [0xE0, 0, 64], [0xA0, 60, 30], [0xF1, 0x10], [0xF6], [0xFF]):
+        assert f.feed(m, 0.0) is None
+    assert f.counters.ignored == 7 and f.counters.malformed == 0
+
+
+# -- clock messages ----------------------------------------------------------------------------
+
+
+def test_clock_messages_pass_through_as_clock_events():
+    f = InputFilter()
+    assert f.feed([0xF8], 1.0) == ClockEvent(TICK, 1.0)
+    assert f.feed([0xFA], 1.1) == ClockEvent(START, 1.1)
+    assert f.feed([0xFB], 1.2) == ClockEvent(CONTINUE, 1.2)
+    assert f.feed([0xFC], 1.3) == ClockEvent(STOP, 1.3)
+    # song position 0x2345 = lsb 0x45, msb 0x46 (7-bit each)
+    value = (0x46 << 7) | 0x45
+    assert f.feed([0xF2, 0x45, 0x46], 1.4) == ClockEvent(POSITION, 1.4, value)
+    assert f.feed([0xF2, 32, 0], 1.5).value == 32
+
+
+def test_clock_passes_whatever_the_input_channel():
+    f = InputFilter(InputSettings(channel=5, mode="skyline"))
+    assert f.feed([0xF8], 0.0) == ClockEvent(TICK, 0.0)
+
+
+# -- channel filter and input modes ------------------------------------------------------------
+
+
+def test_input_channel_filter():
+    f = InputFilter(InputSettings(channel=2))
+    assert f.feed(on(60, ch=1), 0.0) is None
+    assert f.feed(on(64, ch=2), 0.1) == Onset(0.1, 2, 64, 100)
+    assert f.held() == {64}
+    assert f.take_onsets(1.0) == [64]
+    assert f.counters.filtered == 1
+
+
+def test_split_mode_keeps_the_right_hand_only():
+    f = InputFilter(InputSettings(mode="split", split=60))
+    f.feed(on(48), 0.0)  # left-hand chord
+    f.feed(on(55), 0.0)
+    f.feed(on(59), 0.0)
+    f.feed(on(60), 0.01)  # melody from the split point up
+    f.feed(on(72), 0.02)
+    assert f.take_onsets(1.0) == [60, 72]
+    assert f.held() == {60, 72}
+
+
+def test_skyline_top_note_of_a_chord_is_the_melody():
+    f = InputFilter(InputSettings(mode="skyline"))
+    # a chord played bottom-up within a few ms
+    f.feed(on(60), 0.000)
+    f.feed(on(64), 0.002)
+    f.feed(on(72), 0.004)
+    assert f.take_onsets(0.1) == [72]
+    assert f.held() == {72}
+    # an inner voice moving under the held melody note is not the melody
+    assert f.feed(on(65), 0.2) is None
+    assert f.take_onsets(0.3) == []
+    assert f.held() == {72}
+
+
+def test_skyline_melody_released_leaves_the_top_inner_key_held_not_restruck():
+    f = InputFilter(InputSettings(mode="skyline"))
+    f.feed(on(60), 0.0)
+    f.feed(on(67), 0.0)
+    f.feed(on(76), 0.0)
+    f.take_onsets(0.1)
+    f.feed(off(76), 0.2)
+    assert f.held() == {67}
+    assert f.take_onsets(0.3) == []
+
+
+def test_skyline_descending_melody_under_the_pedal_is_still_heard():
+    f = InputFilter(InputSettings(mode="skyline"))
+    f.feed(pedal(127), 0.0)
+    melody = [72, 71, 69, 67]
+    for i, p in enumerate(melody):
+        t = 0.25 * i
+        assert isinstance(f.feed(on(p), t), Onset)
+        f.feed(off(p), t + 0.2)
+        assert f.take_onsets(t + 0.24) == [p]
+        assert f.held() == {p}
+    f.feed(pedal(0), 1.1)
+    assert f.held() == set()
+
+
+def test_skyline_pedal_up_hands_the_line_to_a_key_still_down():
+    f = InputFilter(InputSettings(mode="skyline"))
+    f.feed(on(55), 0.0)
+    f.feed(pedal(127), 0.05)
+    f.feed(on(79), 0.1)
+    f.feed(off(79), 0.2)
+    assert f.held() == {79}
+    f.feed(pedal(0), 0.3)
+    assert f.held() == {55}
+
+
+def test_changing_mode_applies_to_keys_already_down():
+    f = InputFilter()
+    for p in (48, 64, 71):
+        f.feed(on(p), 0.0)
+    f.configure(InputSettings(mode="skyline"))
+    assert f.held() == {71}
+    f.configure(InputSettings(mode="split", split=60))
+    assert f.held() == {64, 71}
+    f.configure(InputSettings())
+    assert f.held() == {48, 64, 71}
+    with pytest.raises(ValueError):
+        f.configure(InputSettings(channel=17))
+
+
+# -- echo rejection ----------------------------------------------------------------------------
+
+
+def test_our_own_notes_coming_back_are_ignored():
+    f = InputFilter(echo_window=0.05)
+    f.sent([0x91, 67, 80], 1.000)
+    f.sent([0x81, 67, 64], 1.500)
+    assert f.feed([0x91, 67, 80], 1.002) is None  # echo of our note-on
+    assert f.held() == set() and f.take_onsets(2.0) == []
+    assert f.feed([0x91, 67, 0], 1.503) is None  # echo of our note-off (as velocity 0)
+    assert f.counters.echo == 2
+
+
+def test_the_player_hitting_the_same_note_later_is_heard():
+    f = InputFilter(echo_window=0.05)
+    f.sent([0x90, 60, 80], 1.0)
+    assert f.feed([0x90, 60, 80], 1.2) == Onset(1.2, 1, 60, 80)
+    assert f.counters.echo == 0
+
+
+def test_one_echo_per_sent_message():
+    f = InputFilter(echo_window=0.05)
+    f.sent([0x90, 60, 80], 1.0)
+    assert f.feed([0x90, 60, 80], 1.01) is None
+    assert isinstance(f.feed([0x90, 60, 90], 1.02), Onset)  # the player, right after
+
+
+def test_echo_needs_the_same_channel_and_pitch():
+    f = InputFilter(echo_window=0.05)
+    f.sent([0x91, 60, 80], 1.0)
+    assert isinstance(f.feed([0x90, 60, 80], 1.001), Onset)
+    assert isinstance(f.feed([0x91, 61, 80], 1.001), Onset)
+
+
+def test_echoed_panic_ccs_are_not_taken_as_control_moves():
+    f = InputFilter()
+    f.sent_many([[0xB1, 64, 0], [0xB1, 123, 0], [0xB1, 7, 100]], 5.0)
+    for m in ([0xB1, 64, 0], [0xB1, 123, 0], [0xB1, 7, 100]):
+        assert f.feed(m, 5.001) is None
+    assert f.drain_cc() == {}
+    assert f.counters.echo == 3
+
+
+def test_echo_memory_does_not_grow_without_bound():
+    f = InputFilter(echo_window=0.05)
+    for i in range(10000):
+        f.sent([0x90, 60, 80], i * 0.01)
+    assert len(f._echo[1 << 20 | 60 << 7]) <= 6
+
+
+def test_reset_forgets_keys_but_keeps_counters():
+    f = InputFilter()
+    f.feed(pedal(127), 0.0)
+    f.feed(on(60), 0.0)
+    f.feed([0xFE], 0.0)
+    f.reset()
+    assert f.held() == set() and f.take_onsets(1.0) == [] and not f.pedal(1)
+    assert f.counters.sensing == 1
