@@ -11,7 +11,7 @@ from typing import Final
 import torch
 from torch import Tensor, nn
 
-from livegen.tokens import HOLD, PITCH0, REST, VOCAB
+from livegen.tokens import HOLD, PITCH0, REST
 
 
 class Sampler(nn.Module):
@@ -19,7 +19,6 @@ class Sampler(nn.Module):
 
     n_voices: Final[int]
     order: list[int]
-    vocab: Final[int]
     rest: Final[int]
     hold: Final[int]
     pitch0: Final[int]
@@ -29,23 +28,24 @@ class Sampler(nn.Module):
         self.net = net
         self.order = order
         self.n_voices = n_voices
-        self.vocab, self.rest, self.hold, self.pitch0 = VOCAB, REST, HOLD, PITCH0
+        self.rest, self.hold, self.pitch0 = REST, HOLD, PITCH0
 
     def forward(self, state: Tensor, human: Tensor, pos: int, bias: Tensor, inv_temp: float,
                 top_p: float, uniforms: list[float], sounding: list[int],
                 allow_unison: bool) -> list[int]:
         ctx = self.net.context(state, human, pos)
         tokens = [self.rest] * self.n_voices
-        taken = torch.zeros(self.vocab, dtype=torch.bool, device=bias.device)
+        current = list(sounding)  # each voice's pitch: as chosen this step, else as it sounds
         for k in self.order:
             logits = self.net.voice_logits(ctx, k) * inv_temp + bias[k]
             if not allow_unison:
-                logits = logits.masked_fill(taken, float("-inf"))
+                for j in range(self.n_voices):
+                    if j != k and current[j] >= 0:
+                        logits[current[j] + self.pitch0] = float("-inf")
             token = _top_p(logits, top_p, uniforms[k])
             tokens[k] = token
-            pitch = sounding[k] if token == self.hold else token - self.pitch0
-            if pitch >= 0:
-                taken[pitch + self.pitch0] = True
+            if token != self.hold:
+                current[k] = token - self.pitch0 if token >= self.pitch0 else -1
             ctx = self.net.voice_condition(ctx, k, token)
         return tokens
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from livegen.train.harmonizer import choose_triad, harmonize, voice_chord
-from livegen.train.metrics import Score, measure, sounding
 
 from livegen.tokens import HOLD, REST, pitch_token
+from livegen.train.harmonizer import choose_triad, harmonize, voice_chord
+from livegen.train.metrics import Score, measure, sounding
 
 RANGES = [(53, 74), (48, 69), (36, 62)]  # alto, tenor, bass
 TUNE = (

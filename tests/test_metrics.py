@@ -2,9 +2,9 @@ import math
 
 import numpy as np
 import pytest
-from livegen.train.metrics import Counts, Score, evaluate, measure, sounding
 
 from livegen.tokens import HOLD, REST, pitch_token
+from livegen.train.metrics import Counts, Score, evaluate, measure, sounding
 
 WIDE = (0, 127)
 

@@ -103,9 +103,16 @@ def _chorale_files() -> list[Path]:
 
 
 def _parse_chorale(path: Path) -> Piece | None:
-    from music21 import converter, meter
+    from music21 import converter
 
-    score = converter.parse(str(path))
+    return piece_from_score(converter.parse(str(path)), path.stem)
+
+
+def piece_from_score(score, name: str) -> Piece | None:
+    """A four-part music21 score (soprano, alto, tenor, bass) as a Piece; None if it has not
+    exactly four parts with notes. Ties are merged; chords in a part give their top note."""
+    from music21 import meter
+
     parts = list(score.parts)
     if len(parts) != 4:
         return None
@@ -128,7 +135,7 @@ def _parse_chorale(path: Path) -> Piece | None:
     pickup = measures and measures[0].paddingLeft > 0 and len(measures) > 1
     first = float(measures[1].offset) if pickup else 0.0
     voices = np.stack([voice_tokens(line, length) for line in lines[1:]], axis=1)
-    return Piece(path.stem, skyline(lines[0]), voices, max(1, round(bar)),
+    return Piece(name, skyline(lines[0]), voices, max(1, round(bar)),
                  round(first * STEPS_PER_BEAT))
 
 

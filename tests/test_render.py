@@ -1,0 +1,142 @@
+"""Offline render and the step logic it shares with the live engine (random-weight model: the
+constraints must hold whatever the net says)."""
+
+from dataclasses import replace
+
+import mido
+import numpy as np
+import pytest
+
+from livegen.accompanist import LEAD, Accompanist
+from livegen.keys import scale_pitch_classes
+from livegen.render import render
+from livegen.runtime import Runtime
+from livegen.settings import SamplingSettings, Settings, VoiceSettings
+from tests.util import scale_melody, tiny_model
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    _, path = tiny_model(tmp_path_factory.mktemp("m") / "m.pt", seed=7)
+    return Runtime(path, device="cpu", warmup=2)
+
+
+def settings(**sampling) -> Settings:
+    return Settings(voices=[VoiceSettings("alto", channel=2, program=52),
+                            VoiceSettings("tenor", channel=3, program=52),
+                            VoiceSettings("bass", channel=4, program=32)],
+                    sampling=SamplingSettings(**({"temperature": 1.5, "top_p": 1.0} | sampling)))
+
+
+def run(runtime, tmp_path, s: Settings, seed=0, name="out.mid"):
+    runtime.reset()
+    acc = Accompanist(runtime, s, seed=seed)
+    melody = scale_melody(tmp_path / "melody.mid", bars=4)
+    result = render(acc, melody, tmp_path / name)
+    return acc, result, mido.MidiFile(tmp_path / name)
+
+
+def notes_by_track(mid: mido.MidiFile) -> dict[str, list[tuple[int, int, int]]]:
+    """track name -> (start tick, end tick, pitch); asserts every note-on is closed."""
+    out = {}
+    for track in mid.tracks[1:]:
+        now, open_, notes = 0, {}, []
+        for msg in track:
+            now += msg.time
+            if msg.type == "note_on" and msg.velocity:
+                assert msg.note not in open_, "a voice sounded two notes at once"
+                open_[msg.note] = now
+            elif msg.type in ("note_off", "note_on"):
+                notes.append((open_.pop(msg.note), now, msg.note))
+        assert not open_, f"hanging notes in {track.name}"
+        out[track.name] = notes
+    return out
+
+
+def test_same_seed_same_file_other_seed_other_file(runtime, tmp_path):
+    run(runtime, tmp_path, settings(), seed=5, name="a.mid")
+    run(runtime, tmp_path, settings(), seed=5, name="b.mid")
+    run(runtime, tmp_path, settings(), seed=6, name="c.mid")
+    a, b, c = ((tmp_path / n).read_bytes() for n in ("a.mid", "b.mid", "c.mid"))
+    assert a == b and a != c
+
+
+def test_output_has_the_melody_and_one_track_per_voice(runtime, tmp_path):
+    _, result, mid = run(runtime, tmp_path, settings())
+    tracks = notes_by_track(mid)
+    assert list(tracks) == ["melody", "alto", "tenor", "bass"]
+    assert len(tracks["melody"]) == 16
+    channels = {t.name: {m.channel for m in t if m.type == "note_on"} for t in mid.tracks[1:]}
+    assert channels == {"melody": {0}, "alto": {1}, "tenor": {2}, "bass": {3}}
+    programs = [m.program for t in mid.tracks for m in t if m.type == "program_change"]
+    assert programs == [0, 52, 52, 32]
+    assert result.steps == 64
+
+
+def test_key_lock_ranges_leaps_and_no_unison(runtime, tmp_path):
+    s = settings(key_lock="D major", max_leap=5)
+    s.voices[2] = replace(s.voices[2], low=40, high=52)
+    acc, result, mid = run(runtime, tmp_path, s)
+    scale = scale_pitch_classes(2, "major")
+    tracks = notes_by_track(mid)
+    for k, name in enumerate(["alto", "tenor", "bass"]):
+        pitches = [p for _, _, p in tracks[name]]
+        assert pitches, f"{name} never played"
+        assert all(p % 12 in scale for p in pitches)
+        lo, hi = (40, 52) if name == "bass" else (acc.voices[k].low, acc.voices[k].high)
+        assert all(lo <= p <= hi for p in pitches)
+        assert all(abs(a - b) <= 5 for a, b in zip(pitches, pitches[1:]))
+    sounding = result.performance.tokens
+    from livegen.train.metrics import sounding as sounding_pitches
+    per_step = sounding_pitches(sounding)
+    for row in per_step:
+        playing = [p for p in row if p >= 0]
+        assert len(playing) == len(set(playing)), "two voices in unison"
+
+
+def test_a_muted_voice_plays_nothing(runtime, tmp_path):
+    s = settings()
+    s.voices[0] = replace(s.voices[0], enabled=False)
+    _, _, mid = run(runtime, tmp_path, s)
+    assert "alto" not in notes_by_track(mid)
+
+
+def test_density_moves_the_number_of_onsets(runtime, tmp_path):
+    counts = []
+    for density in (-1.0, 1.0):
+        _, result, _ = run(runtime, tmp_path, settings(density=density), name=f"{density}.mid")
+        counts.append(int((result.performance.tokens >= 2).sum()))
+    assert counts[0] < counts[1]
+
+
+def test_takeover_plays_the_melody_in_key_and_in_range(runtime):
+    runtime.reset()
+    acc = Accompanist(runtime, settings(key_lock="G major"), seed=1)
+    pitches, sounding = [], -1
+    for t in range(64):
+        onsets, held, changes = acc.lead_step()
+        for c in changes:
+            assert c.voice == LEAD
+            if c.velocity:
+                assert sounding < 0
+                sounding = c.pitch
+                pitches.append(c.pitch)
+            else:
+                assert c.pitch == sounding
+                sounding = -1
+        acc.emit(onsets, held, t % 16)
+        acc.advance(onsets, held, t % 16, (t + 1) % 16)
+    assert pitches
+    assert all(59 <= p <= 81 and p % 12 in scale_pitch_classes(7, "major") for p in pitches)
+    offs = acc.release()
+    assert {c.pitch for c in offs if c.voice == LEAD} == ({sounding} if sounding >= 0 else set())
+    assert acc.sounding == [-1, -1, -1]
+
+
+def test_onset_probability_is_a_probability(runtime):
+    runtime.reset()
+    acc = Accompanist(runtime, settings(), seed=0)
+    acc.emit((60,), (), 0)
+    acc.advance((60,), (), 0, 1)
+    assert 0.0 <= acc.onset_probability <= 1.0
+    assert np.isfinite(acc.onset_probability)
