@@ -9,7 +9,8 @@ Per step the caller gives the human frame (onsets and held pitches) and the posi
 `emit` turns each voice's token into note changes (note-offs before note-ons). The constraints
 are an additive bias on the logits: key lock (a hard pitch mask), each voice's range, the
 largest leap, no HOLD for a silent voice, REST only for a muted voice, and a density bias on
-REST/HOLD. `advance` also prepares `onset_probability` for the next step (the follow window)
+REST/HOLD; inside the sampler, no unison doubling and no parallel fifths or octaves (see
+livegen.sampler). `advance` also prepares `onset_probability` for the next step (the follow window)
 and the lead logits that takeover samples from.
 """
 
@@ -58,6 +59,9 @@ class Accompanist:
         self.sounding = [-1] * self.n  # pitch each voice sounds now, -1 for none
         self.last_pitch = [-1] * self.n  # for the leap limit; survives rests
         self.lead_pitch = -1  # the takeover melody's sounding note
+        # pitches of the melody, then each voice, at the last step where any part started a
+        # note: what parallel fifths and octaves are measured from
+        self.prev = [-1] * (self.n + 1)
         self.onset_probability = 0.0
         self._lead_logits = runtime.lead_logits(0).numpy()
         self._base = np.zeros((self.n, VOCAB), dtype=np.float32)
@@ -124,9 +128,13 @@ class Accompanist:
                 bias[k, PITCH0:PITCH0 + max(0, last - leap)] = NEG
                 bias[k, PITCH0 + last + leap + 1:] = NEG
         s = self.settings.sampling
+        melody = max(max(onsets, default=-1), max(held, default=-1))
         tokens = rt.accompany(pos, s.temperature, s.top_p, self.rng.random(self.n).tolist(),
-                              self.sounding, s.allow_unison)
-        return self._changes(tokens)
+                              self.sounding, s.allow_unison, s.avoid_parallels, self.prev, melody)
+        changes = self._changes(tokens)
+        if onsets or any(c.velocity for c in changes):
+            self.prev = [melody, *self.sounding]
+        return changes
 
     def _changes(self, tokens: list[int]) -> list[NoteChange]:
         offs: list[NoteChange] = []
@@ -215,6 +223,7 @@ class Accompanist:
             self.lead_pitch = -1
         self.sounding = [-1] * self.n
         self.tokens = [REST] * self.n
+        self.prev = [-1] * (self.n + 1)
         return changes
 
     def timing_offset(self, step: int, step_seconds: float) -> float:

@@ -19,7 +19,7 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
     [sampling]  temperature (above 0, at most 5), top_p (above 0, at most 1), density (-1..1),
                 key_lock ("off" | "auto" | a key such as "C major", "F# minor", "Bb", "Am";
                 stored in the canonical spelling of `livegen.keys.key_name`), max_leap (1..24),
-                allow_unison (bool)
+                allow_unison (bool), avoid_parallels (bool)
     [timing]    clock ("internal"|"midi"), bpm (20..300), beats_per_bar (1..8),
                 prewindow (0..1), follow_ms (0..200), follow_threshold (0..1), swing (0..0.5),
                 humanize_ms (0..50), humanize_velocity (0..40), clock_out (bool)
@@ -260,6 +260,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "key_lock": _key_lock,
             "max_leap": _num(1, 24, whole=True),
             "allow_unison": _bool,
+            "avoid_parallels": _bool,
         },
     ),
     "timing": (

@@ -53,6 +53,7 @@ class Runtime:
         self._machine_np = self._machine_cpu.numpy()
         self._machine = (self._machine_cpu if self.device == "cpu"
                          else self._machine_cpu.to(self.device))
+        self._no_prev = [-1] * (self.n_voices + 1)
         self.state = net.init_state(1)
         self._warm(warmup)
         self.load_seconds = time.perf_counter() - t0
@@ -73,15 +74,17 @@ class Runtime:
             self.human.copy_(self._human_cpu, non_blocking=True)
 
     def accompany(self, pos: int, temperature: float, top_p: float, uniforms: list[float],
-                  sounding: list[int], allow_unison: bool) -> list[int]:
+                  sounding: list[int], allow_unison: bool = False, avoid_parallels: bool = False,
+                  prev: list[int] | None = None, melody: int = -1) -> list[int]:
         """Tokens for every voice at this step, from the state after the previous step, the
-        human frame set by `set_human`, and the bias in `self.bias`."""
+        human frame set by `set_human`, and the bias in `self.bias` (see Sampler.forward)."""
         with torch.inference_mode():
             if self._bias_dev is not self._bias_cpu:
                 self._bias_dev.copy_(self._bias_cpu, non_blocking=True)
             return self.sampler(self.state, self.human, pos, self._bias_dev,
                                 1.0 / max(temperature, 1e-3), top_p, uniforms, sounding,
-                                allow_unison)
+                                allow_unison, avoid_parallels,
+                                prev if prev is not None else self._no_prev, melody)
 
     def lead_logits(self, pos: int) -> Tensor:
         with torch.inference_mode():
@@ -100,8 +103,9 @@ class Runtime:
         sounding = [-1] * self.n_voices
         for i in range(steps):
             self.set_human([60 + i % 12], [])
+            prev = [60 + (i + 11) % 12, *(48 - 5 * k for k in range(self.n_voices))]
             tokens = self.accompany(i % 16, 1.0, 0.9, rng.random(self.n_voices).tolist(),
-                                    sounding, False)
+                                    sounding, False, True, prev, 60 + i % 12)
             self.lead_logits(i % 16)
             self.advance(tokens, i % 16)
         self.set_human([], [])

@@ -44,6 +44,7 @@ class SamplingSettings:
     key_lock: KeyLock = "auto"
     max_leap: int = 12  # semitones between consecutive notes of one voice
     allow_unison: bool = False  # may two voices sound the same pitch at once
+    avoid_parallels: bool = True  # forbid parallel perfect fifths and octaves between parts
 
 
 @dataclass

@@ -140,3 +140,27 @@ def test_onset_probability_is_a_probability(runtime):
     acc.advance((60,), (), 0, 1)
     assert 0.0 <= acc.onset_probability <= 1.0
     assert np.isfinite(acc.onset_probability)
+
+
+@pytest.mark.parametrize("avoid", [True, False])
+def test_parallel_fifths_and_octaves_are_avoided_on_request(runtime, tmp_path, avoid):
+    """With a random net, parallels happen unless the rule forbids them; with it, none at all
+    (counted by the evaluation's own metric, melody included)."""
+    from livegen.grid import human_frames
+    from livegen.render import perform
+    from livegen.tokens import lead_token
+    from livegen.train.metrics import Score, measure
+
+    melody = [60, 62, 64, 65, 67, 65, 64, 62] * 8
+    from livegen.grid import StepNote
+    notes = [StepNote(p, 2 * i, 2 * i + 2) for i, p in enumerate(melody)]
+    onsets, held = human_frames(notes, 2 * len(melody))
+    total = 0
+    for seed in range(3):
+        runtime.reset()
+        acc = Accompanist(runtime, settings(avoid_parallels=avoid, temperature=1.0), seed=seed)
+        perf = perform(acc, onsets, held, [t % 16 for t in range(len(onsets))])
+        lead = np.array([lead_token(o, h) for o, h in zip(onsets, held)])
+        ranges = [(v.low, v.high) for v in acc.voices]
+        total += measure(Score(lead, perf.tokens, ranges)).parallels
+    assert (total == 0) if avoid else (total > 0)
