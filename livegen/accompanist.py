@@ -23,7 +23,7 @@ import numpy as np
 from livegen.keys import KeyTracker, parse_key, scale_pitch_classes
 from livegen.runtime import Runtime
 from livegen.settings import DEFAULT_PROGRAMS, Settings
-from livegen.tokens import HOLD, PITCH0, REST, VOCAB
+from livegen.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
 
 NEG = float("-inf")
 DENSITY_SCALE = 2.0  # logit shift on REST and HOLD at density -1 / +1
@@ -63,7 +63,8 @@ class Accompanist:
         # note: what parallel fifths and octaves are measured from
         self.prev = [-1] * (self.n + 1)
         self.onset_probability = 0.0
-        self._lead_logits = runtime.lead_logits(0).numpy()
+        self._lead_logits = runtime.lead_logits(0)
+        self._key_weights = [0.0] * 12  # human pitch classes since the last key update
         self._base = np.zeros((self.n, VOCAB), dtype=np.float32)
         self.tracker = KeyTracker(half_life_beats=16.0)
         self.key: tuple[int, str] | None = None
@@ -167,19 +168,22 @@ class Accompanist:
         """Move the model past this step with its final frame, and prepare the next step."""
         rt = self.runtime
         rt.set_human(onsets, held)
-        rt.advance(self.tokens, pos)
-        logits = rt.lead_logits(next_pos).numpy()
+        logits = rt.advance(self.tokens, pos, next_pos)
         self._lead_logits = logits
         probs = np.exp(logits - logits.max())
         self.onset_probability = float(probs[PITCH0:].sum() / probs.sum())
         if self.settings.sampling.key_lock == "auto":
-            self._track_key(onsets, held)
+            self._track_key(onsets, held, pos)
 
-    def _track_key(self, onsets, held) -> None:
-        weights = [0.0] * 12
+    def _track_key(self, onsets, held, pos: int) -> None:
+        """Collect the human part's pitch classes; update the key once a beat."""
+        weights = self._key_weights
         for p in (*onsets, *held):
             weights[p % 12] += 1.0
-        self.tracker.add_durations(weights, 1.0)
+        if pos % STEPS_PER_BEAT != STEPS_PER_BEAT - 1:
+            return
+        self.tracker.add_durations(weights, STEPS_PER_BEAT)
+        self._key_weights = [0.0] * 12
         key = self.tracker.key()
         if key != self.key:
             self.key = key

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from livegen import modelfile
 from livegen.sampler import Sampler
@@ -86,17 +85,20 @@ class Runtime:
                                 allow_unison, avoid_parallels,
                                 prev if prev is not None else self._no_prev, melody)
 
-    def lead_logits(self, pos: int) -> Tensor:
+    def lead_logits(self, pos: int) -> np.ndarray:
         with torch.inference_mode():
-            return self.net.lead(self.state, pos).float().cpu()
+            return self.net.lead(self.state, pos).float().cpu().numpy()
 
-    def advance(self, tokens: list[int], pos: int) -> None:
-        """Move the state past this step, given its final human frame and the voices' tokens."""
+    def advance(self, tokens: list[int], pos: int, next_pos: int) -> np.ndarray:
+        """Move the state past this step, given its final human frame (`set_human`) and the
+        voices' tokens; returns lead's logits for the next step (at `next_pos`)."""
         with torch.inference_mode():
             self._machine_np[:] = tokens
             if self._machine is not self._machine_cpu:
                 self._machine.copy_(self._machine_cpu, non_blocking=True)
-            self.state = self.net.advance(self.state, self.human, self._machine, pos)
+            self.state, lead = self.sampler.advance_lead(self.state, self.human, self._machine,
+                                                         pos, next_pos)
+            return lead.float().cpu().numpy()
 
     def _warm(self, steps: int) -> None:
         rng = np.random.default_rng(0)
@@ -106,7 +108,6 @@ class Runtime:
             prev = [60 + (i + 11) % 12, *(48 - 5 * k for k in range(self.n_voices))]
             tokens = self.accompany(i % 16, 1.0, 0.9, rng.random(self.n_voices).tolist(),
                                     sounding, False, True, prev, 60 + i % 12)
-            self.lead_logits(i % 16)
-            self.advance(tokens, i % 16)
+            self.advance(tokens, i % 16, (i + 1) % 16)
         self.set_human([], [])
         self.reset()
