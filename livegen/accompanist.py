@@ -219,6 +219,14 @@ class Accompanist:
         changes.append(NoteChange(LEAD, self.lead_pitch, self.settings.takeover.velocity))
         return (self.lead_pitch,), (), changes
 
+    def stop_lead(self) -> list[NoteChange]:
+        """Hand the melody back: the takeover note's note-off, if one sounds."""
+        if self.lead_pitch < 0:
+            return []
+        change = NoteChange(LEAD, self.lead_pitch, 0)
+        self.lead_pitch = -1
+        return [change]
+
     def release(self, lead: bool = True) -> list[NoteChange]:
         """Note-offs for every voice that sounds (and the takeover note); voices then rest."""
         changes = [NoteChange(k, p, 0) for k, p in enumerate(self.sounding) if p >= 0]

@@ -1,0 +1,506 @@
+"""The live engine: one worker that owns the ports, the model, the clock and every note.
+
+The loop polls the input (the port only timestamps and queues, as in python-rtmidi's midifilter
+example; on JACK no Python runs in the real-time callback), then per step (DESIGN §4):
+
+1. collect: onsets that arrive in the pre-window (the last `prewindow` of step t-1) belong to t;
+2. decide: at the boundary T_t emit at once if t has onsets; else, if the follow window is on
+   and `lead` expects the player, wait for an onset or T_t + W and emit on arrival;
+3. emit: the Accompanist's note changes go out (offs before ons), shifted by swing/humanize;
+4. advance: when the next pre-window opens, the model moves past step t with its final frame.
+
+Time, sleeping and the ports are passed in, so tests drive the engine on a simulated clock with
+in-process ports, and the same code runs on real ports. `NoteLedger` owns every sounding note;
+`shutdown` (on stop, error, signal and exit) sends note-offs, then CC64=0, CC123 and CC120.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from livegen.accompanist import LEAD, Accompanist, NoteChange
+from livegen.clock import (
+    CONTINUE,
+    POSITION,
+    START,
+    STOP,
+    TICK,
+    ClockEvent,
+    ClockOut,
+    InternalClock,
+    MidiClockFollower,
+)
+from livegen.keys import key_name
+from livegen.midiin import InputFilter, Onset
+from livegen.notes import NoteLedger
+from livegen.runtime import Runtime
+from livegen.settings import Settings
+from livegen.tokens import STEPS_PER_BEAT, position_index
+
+POLL_S = 0.0005  # longest sleep between input polls
+SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
+QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
+
+
+class InPort(Protocol):
+    def poll(self, limit: int = ...) -> list[tuple[Any, float]]: ...
+
+
+class OutPort(Protocol):
+    def send(self, message: Any) -> Any: ...
+
+
+@dataclass
+class Stats:
+    latency: deque = field(default_factory=lambda: deque(maxlen=8192))  # onset -> note sent
+    emission: deque = field(default_factory=lambda: deque(maxlen=8192))  # send - ideal time
+    steps: int = 0
+    skipped_steps: int = 0
+    sent: int = 0
+
+
+def percentile_ms(values, q: float) -> float | None:
+    if not values:
+        return None
+    return float(np.percentile(np.fromiter(values, float), q)) * 1000.0
+
+
+class Engine:
+    def __init__(self, settings: Settings, runtime: Runtime, inp: InPort, out: OutPort, *,
+                 now: Callable[[], float] = time.perf_counter,
+                 sleep: Callable[[float], None] = time.sleep, seed: int | None = None,
+                 on_status: Callable[[dict], None] | None = None, status_hz: float = 30.0,
+                 watches: list | None = None):
+        self.settings = settings
+        self.runtime = runtime
+        self.acc = Accompanist(runtime, settings, seed=seed)
+        self.filter = InputFilter(settings.input)
+        self.ledger = NoteLedger()
+        self.inp, self.out = inp, out
+        self.now, self.sleep = now, sleep
+        self.on_status = on_status
+        self.status_every = 1.0 / status_hz
+        self.watches = watches or []
+        self.port_state: dict[str, str] = {"in": "open", "out": "open"}
+        self.messages: deque[str] = deque(maxlen=20)  # things the user should read
+        self.controls: deque = deque()  # (name, value) from any thread; deque is thread-safe
+        self.stats = Stats()
+        self.stopping = False
+        t0 = now()
+        self.clock = InternalClock(settings.timing.bpm, t0 + 0.05)
+        self.follower = MidiClockFollower()
+        self.clock_out = ClockOut(self.clock, t0) if settings.timing.clock_out else None
+        self.running = settings.timing.clock == "internal"
+        self.step = 0  # the step being emitted or the next one
+        self.emitted = False  # step `self.step` has been emitted, waiting to advance
+        # T of `self.step`; with MIDI clock, set by the tick that starts the step
+        self.boundary = self.clock.step_time(0) if self.running else float("inf")
+        self.follow_until: float | None = None
+        self.onset_at: float | None = None  # arrival of the first onset not yet emitted
+        self.frame: tuple[list[int], list[int]] = ([], [])
+        self.scheduled: list[tuple[float, float, list[NoteChange]]] = []  # (at, ideal, changes)
+        self.silent_steps = 0
+        self.takeover = False
+        self.last_status = 0.0
+        self.recent: list[tuple[int, int, int]] = []  # (step, voice or LEAD or -2 human, pitch)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Run until `should_stop()` or a quit control; always ends with every note resolved."""
+        try:
+            self._program_changes()
+            while not (self.stopping or should_stop()):
+                self.tick()
+        finally:
+            self.shutdown()
+
+    def tick(self) -> None:
+        """One pass: input, controls, the step machine, scheduled sends, status; then wait."""
+        now = self.now()
+        self._poll(now)
+        self._apply_controls(now)
+        if self.running:
+            if self.settings.timing.clock == "internal":
+                self._internal_step(now)
+            else:
+                self._midi_step(now)
+        self._send_due(now)
+        if self.clock_out is not None and self.running:
+            for _ in range(self.clock_out.due(now)):
+                self._send([0xF8])
+        if self.watches and self.watches[0].due(now):
+            self._supervise(now)
+        if now - self.last_status >= self.status_every:
+            self.last_status = now
+            if self.on_status is not None:
+                self.on_status(self.status(now))
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = self._next_deadline()
+        while True:
+            left = deadline - self.now()
+            if left <= 0:
+                return
+            if left > SPIN_S:
+                self.sleep(min(POLL_S, left - SPIN_S))
+                return  # back to poll the input
+            # spin: the deadline is near; keep the input polled while spinning
+            if self._poll(self.now()):
+                return
+
+    def _next_deadline(self) -> float:
+        now = self.now()
+        times = [now + POLL_S]
+        if self.running:
+            if not self.emitted:
+                times.append(self.follow_until if self.follow_until is not None
+                             else self.boundary)
+            else:
+                times.append(self._advance_time())
+        if self.scheduled:
+            times.append(self.scheduled[0][0])
+        return min(times)
+
+    # ------------------------------------------------------------------ input
+
+    def _poll(self, now: float) -> bool:
+        """Take queued input; True if a human onset arrived."""
+        got = False
+        messages = self.inp.poll(QUEUE_LIMIT)
+        if len(messages) >= QUEUE_LIMIT:
+            self.filter.counters.dropped_queue += 1
+        for message, t in messages:
+            event = self.filter.feed(message, t)
+            if event is None:
+                continue
+            if isinstance(event, Onset):
+                got = True
+                if self.onset_at is None:
+                    self.onset_at = t
+                self.recent.append((self.step, -2, event.pitch))
+                if self.takeover:  # the player is back: hand over at once
+                    self._end_takeover()
+            elif isinstance(event, ClockEvent):
+                self._clock_event(event)
+        return got
+
+    # ------------------------------------------------------------------ internal clock
+
+    def _internal_step(self, now: float) -> None:
+        if self.emitted:
+            if now >= self._advance_time():
+                self._advance(now)
+            return
+        if now < self.boundary:
+            return
+        if now >= self.clock.step_time(self.step + 1):
+            self._skip_step(now)  # the machine stalled past a whole step: do not play late
+            return
+        self._decide(now)
+
+    def _decide(self, now: float) -> None:
+        """At or after the boundary of a step not yet emitted."""
+        if self.onset_at is not None and self._onset_belongs(self.onset_at):
+            self._emit(now, by_onset=True)
+            return
+        timing = self.settings.timing
+        if self.follow_until is None:
+            if (timing.follow_ms > 0 and not self.takeover
+                    and self.acc.onset_probability >= timing.follow_threshold):
+                self.follow_until = self.boundary + timing.follow_ms / 1000.0
+                return
+            self._emit(now, by_onset=False)
+        elif now >= self.follow_until:
+            self._emit(now, by_onset=False)
+
+    def _onset_belongs(self, t: float) -> bool:
+        return t >= self.boundary - self.settings.timing.prewindow * self._step_length()
+
+    def _step_length(self) -> float:
+        if self.settings.timing.clock == "internal":
+            return self.clock.step_length
+        return self.follower.step_length or 60.0 / (self.settings.timing.bpm * STEPS_PER_BEAT)
+
+    def _advance_time(self) -> float:
+        """When the frame of the emitted step is final: the next step's pre-window opens."""
+        length = self._step_length()
+        if self.settings.timing.clock == "internal":
+            nxt = self.clock.step_time(self.step + 1)
+        else:
+            upcoming = self.follower.next_step()
+            nxt = upcoming.time if upcoming else self.boundary + length
+        return nxt - self.settings.timing.prewindow * length
+
+    # ------------------------------------------------------------------ MIDI clock
+
+    def _clock_event(self, event: ClockEvent) -> None:
+        if self.settings.timing.clock != "midi":
+            return
+        if event.kind in (STOP,):
+            self.follower.feed(event)
+            self._transport_stop()
+            return
+        if event.kind in (START, CONTINUE, POSITION):
+            self.follower.feed(event)
+            if event.kind == START:
+                self.acc.runtime.reset()
+            return
+        if event.kind == TICK:
+            step = self.follower.feed(event)
+            if step is None:
+                return
+            if self.emitted:  # the next boundary came before the advance was due
+                self._advance(event.time)
+            if step.index != self.step:
+                self.step = step.index
+            self.running = True
+            self.boundary = step.time
+            self.follow_until = None
+
+    def _midi_step(self, now: float) -> None:
+        if self.follower.poll(now):  # the clock went silent: stopped
+            self._transport_stop()
+            return
+        if not self.follower.running:
+            return
+        if self.emitted:
+            if now >= self._advance_time():
+                self._advance(now)
+            return
+        if self.boundary <= now and self.boundary >= 0:
+            self._decide(now)
+
+    def _transport_stop(self) -> None:
+        self.running = False
+        self._release_all()
+        self.emitted = False
+        self.follow_until = None
+        self.boundary = float("inf")
+
+    # ------------------------------------------------------------------ emit and advance
+
+    def _emit(self, now: float, by_onset: bool) -> None:
+        onsets = self.filter.take_onsets(float("inf"))
+        held = sorted(self.filter.held() - set(onsets))
+        pos = self._pos(self.step)
+        lead_changes: list[NoteChange] = []
+        if onsets:
+            self.silent_steps = 0
+            if self.takeover:
+                self._end_takeover()
+        else:
+            self.silent_steps += 1
+            to = self.settings.takeover
+            bar = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+            if to.enabled and not self.takeover and not held and self.silent_steps >= to.bars * bar:
+                self.takeover = True
+                self._note(f"takeover: no melody for {to.bars} bars, the model plays it")
+            if self.takeover:
+                lead_onsets, lead_held, lead_changes = self.acc.lead_step()
+                onsets, held = list(lead_onsets), list(lead_held)
+        changes = lead_changes + self.acc.emit(onsets, held, pos)
+        self.frame = (list(onsets), list(held))
+        offset = self.acc.timing_offset(self.step, self._step_length())
+        ideal = self.boundary + offset
+        if offset > 0 and not by_onset:
+            self.scheduled.append((ideal, ideal, changes))
+            self.scheduled.sort(key=lambda s: s[0])
+        else:
+            sent_at = self._play(changes)
+            if by_onset and self.onset_at is not None:
+                self.stats.latency.append(sent_at - max(self.onset_at, self.boundary))
+            elif self.follow_until is None:
+                self.stats.emission.append(sent_at - ideal)
+        self.onset_at = None
+        self.follow_until = None
+        self.emitted = True
+        self.stats.steps += 1
+
+    def _advance(self, now: float) -> None:
+        late = self.filter.take_onsets(now)
+        onsets, held = self.frame
+        if late:
+            onsets = sorted(set(onsets) | set(late))
+            held = [p for p in held if p not in late]
+            self.onset_at = None
+        pos = self._pos(self.step)
+        self.acc.advance(onsets, held, pos, self._pos(self.step + 1))
+        self.step += 1
+        self.boundary = self.clock.step_time(self.step) if self.settings.timing.clock == \
+            "internal" else float("inf")
+        self.emitted = False
+
+    def _skip_step(self, now: float) -> None:
+        self.stats.skipped_steps += 1
+        self.frame = ([], sorted(self.filter.held()))
+        self.emitted = True
+        self._advance(now)
+
+    def _pos(self, step: int) -> int:
+        bar = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+        return position_index(step % bar)
+
+    # ------------------------------------------------------------------ sending
+
+    def _play(self, changes: list[NoteChange]) -> float:
+        """Send note changes now, through the ledger; returns the time the first note-on went."""
+        first_on = None
+        for c in changes:
+            channel, owner = self._channel(c.voice), c.voice
+            if c.velocity:
+                messages = self.ledger.note_on(channel, c.pitch, c.velocity, owner)
+            else:
+                messages = self.ledger.note_off(channel, c.pitch, owner)
+            for m in messages:
+                t = self._send(m)
+                if c.velocity and first_on is None:
+                    first_on = t
+            if c.velocity:
+                self.recent.append((self.step, c.voice, c.pitch))
+        return first_on if first_on is not None else self.now()
+
+    def _channel(self, voice: int) -> int:
+        if voice == LEAD:
+            return self.settings.takeover.channel
+        return self.acc.voices[voice].channel
+
+    def _send(self, message: list[int]) -> float:
+        try:
+            self.out.send(message)
+        except Exception as exc:  # a port that fails mid-send: say so, keep the engine up
+            self._note(f"could not send to the output port: {exc}")
+        t = self.now()
+        self.filter.sent(message, t)
+        self.stats.sent += 1
+        return t
+
+    def _send_due(self, now: float) -> None:
+        while self.scheduled and self.scheduled[0][0] <= now:
+            _, ideal, changes = self.scheduled.pop(0)
+            sent_at = self._play(changes)
+            self.stats.emission.append(sent_at - ideal)
+
+    def _program_changes(self) -> None:
+        for v in self.acc.voices:
+            if v.enabled:
+                self.ledger.use_channel(v.channel)
+                self._send([0xC0 | (v.channel - 1), v.program])
+
+    # ------------------------------------------------------------------ takeover, release
+
+    def _end_takeover(self) -> None:
+        self.takeover = False
+        self.silent_steps = 0
+        self._play(self.acc.stop_lead())
+        self._note("takeover: the player is back")
+
+    def _release_all(self) -> None:
+        """Every note off: the accompanist's voices rest, the ledger sends the offs."""
+        self.scheduled.clear()
+        self.acc.release()
+        self.takeover = False
+        for m in self.ledger.release():
+            self._send(m)
+
+    def panic(self) -> None:
+        self.scheduled.clear()
+        self.acc.release()
+        self.takeover = False
+        channels = {v.channel for v in self.acc.voices} | {self.settings.takeover.channel}
+        for m in self.ledger.panic(sorted(channels)):
+            self._send(m)
+
+    def shutdown(self) -> None:
+        """Resolve every note: explicit note-offs, then CC64=0, CC123 and CC120."""
+        self.panic()
+
+    # ------------------------------------------------------------------ controls
+
+    def control(self, name: str, value: Any = None) -> None:
+        """Queue a control from any thread; the worker applies it on its next pass."""
+        self.controls.append((name, value))
+
+    def _apply_controls(self, now: float) -> None:
+        while self.controls:
+            name, value = self.controls.popleft()
+            if name == "quit":
+                self.stopping = True
+            elif name == "panic":
+                self.panic()
+            elif name == "settings":
+                self._switch_settings(value)
+            elif name == "mute":
+                self._release_all()
+            elif name == "bpm":
+                self._switch_settings(replace(self.settings, timing=replace(
+                    self.settings.timing, bpm=float(value))))
+            else:
+                raise ValueError(f"unknown control {name!r}")
+
+    def _switch_settings(self, settings: Settings) -> None:
+        """A new preset or a changed control: voices that change channel or go quiet are
+        released first, so nothing is left hanging."""
+        old = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
+        old.add(("lead", self.settings.takeover.channel, True))
+        if settings.timing.bpm != self.settings.timing.bpm:
+            self.clock.set_bpm(settings.timing.bpm, self.now())
+            if self.running and not self.emitted:
+                self.boundary = self.clock.step_time(self.step)
+        self.settings = settings
+        self.filter.configure(settings.input)
+        self.acc.configure(settings)
+        new = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
+        new.add(("lead", settings.takeover.channel, True))
+        if old != new:
+            self._release_all()
+        for v in self.acc.voices:
+            if v.enabled:
+                self.ledger.use_channel(v.channel)
+
+    # ------------------------------------------------------------------ ports, status
+
+    def _supervise(self, now: float) -> None:
+        for name, watch in zip(("in", "out"), self.watches, strict=False):
+            event = watch.check(now)
+            if event is None:
+                continue
+            self.port_state[name] = {"vanished": "missing", "returned": "open",
+                                     "error": "error"}[event.kind]
+            self._note(event.message)
+            if event.kind in ("vanished", "error"):
+                self.filter.reset()
+                self._release_all()
+
+    def _note(self, text: str) -> None:
+        self.messages.append(text)
+
+    def status(self, now: float | None = None) -> dict:
+        now = self.now() if now is None else now
+        bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+        bpm = self.clock.bpm if self.settings.timing.clock == "internal" else self.follower.bpm
+        recent, self.recent = self.recent, []
+        c = self.filter.counters
+        return {
+            "time": now, "preset": self.settings.name, "running": self.running,
+            "clock": self.settings.timing.clock, "bpm": bpm, "step": self.step,
+            "bar": self.step // bar_len + 1, "beat": (self.step % bar_len) // STEPS_PER_BEAT + 1,
+            "key": key_name(*self.acc.key) if self.acc.key else None,
+            "takeover": self.takeover,
+            "sounding": sorted(self.ledger.sounding()),
+            "latency_p50_ms": percentile_ms(self.stats.latency, 50),
+            "latency_p99_ms": percentile_ms(self.stats.latency, 99),
+            "emission_p99_ms": percentile_ms(self.stats.emission, 99),
+            "drops": {"queue": c.dropped_queue, "malformed": c.malformed, "sysex": c.sysex,
+                      "sensing": c.sensing, "echo": c.echo, "skipped_steps":
+                      self.stats.skipped_steps},
+            "ports": dict(self.port_state), "messages": list(self.messages), "recent": recent,
+            "voices": [(v.name, v.enabled, v.channel) for v in self.acc.voices],
+        }

@@ -1,0 +1,154 @@
+"""The engine's timing and note safety on a simulated clock with in-process ports."""
+
+from dataclasses import replace
+
+import pytest
+
+from livegen.engine import Engine
+from livegen.runtime import Runtime
+from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
+from tests.fakes import FakeIn, FakeOut, SimTime
+from tests.util import tiny_model
+
+BPM = 120.0
+STEP = 60.0 / BPM / 4
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    _, path = tiny_model(tmp_path_factory.mktemp("m") / "m.pt", seed=11)
+    return path
+
+
+def make(model, **timing):
+    rt = Runtime(model, device="cpu", warmup=2)
+    settings = Settings(
+        voices=[VoiceSettings("alto", channel=2), VoiceSettings("tenor", channel=3),
+                VoiceSettings("bass", channel=4)],
+        timing=TimingSettings(**({"bpm": BPM, "follow_ms": 0.0} | timing)))
+    clock = SimTime()
+    inp, out = FakeIn(clock), FakeOut(clock)
+    eng = Engine(settings, rt, inp, out, now=clock.now, sleep=clock.sleep, seed=1)
+    return eng, clock, inp, out
+
+
+def run_until(eng, clock, t_end):
+    while clock.t < t_end:
+        eng.tick()
+
+
+def test_voices_play_on_the_grid_and_stop_clean(model):
+    eng, clock, inp, out = make(model)
+    t0 = eng.clock.step_time(0)
+    for i, pitch in enumerate([72, 74, 76, 77, 79, 77, 76, 74]):
+        inp.at(t0 + 4 * i * STEP, [0x90, pitch, 90])
+        inp.at(t0 + (4 * i + 3.5) * STEP, [0x80, pitch, 0])
+    run_until(eng, clock, t0 + 32 * STEP)
+    ons = [t for t, ch, _ in out.note_ons() if ch in (1, 2, 3)]
+    assert ons, "no accompaniment"
+    for t in ons:  # every note-on within 1 ms of a step boundary
+        k = round((t - t0) / STEP)
+        assert abs(t - (t0 + k * STEP)) < 0.001
+    eng.shutdown()
+    assert out.hanging() == set()
+    tail = [m for _, m in out.sent[-9:]]
+    assert [0xB1, 64, 0] in tail and [0xB1, 123, 0] in tail and [0xB1, 120, 0] in tail
+
+
+def test_pre_window_quantizes_an_early_note_to_the_next_step(model):
+    eng, clock, inp, out = make(model)
+    t0 = eng.clock.step_time(0)
+    inp.at(t0 + 3.7 * STEP, [0x90, 72, 90])  # 0.3 step early for step 4
+    seen = []
+    orig = eng.acc.emit
+    eng.acc.emit = lambda on, held, pos: (seen.append((eng.step, tuple(on))), orig(on, held, pos))[1]
+    run_until(eng, clock, t0 + 6 * STEP)
+    assert (4, (72,)) in seen and all(s[1] == () for s in seen if s[0] != 4)
+
+
+def test_follow_window_waits_for_a_late_note_and_plays_right_after_it(model):
+    eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
+    t0 = eng.clock.step_time(0)
+    late = t0 + 8 * STEP + 0.015  # 15 ms late on the beat
+    inp.at(late, [0x90, 74, 90])
+    run_until(eng, clock, t0 + 10 * STEP)
+    step8 = [t for t, ch, _ in out.note_ons() if t0 + 7.9 * STEP < t < t0 + 9 * STEP]
+    assert step8, "nothing played on step 8"
+    assert all(t >= late for t in step8)
+    assert min(step8) - late < 0.001
+    assert eng.stats.latency and max(eng.stats.latency) < 0.001
+
+
+def test_takeover_after_silent_bars_and_hand_back(model):
+    eng, clock, inp, out = make(model)
+    eng.settings = replace(eng.settings, takeover=TakeoverSettings(enabled=True, bars=1,
+                                                                   channel=1))
+    eng.acc.configure(eng.settings)
+    t0 = eng.clock.step_time(0)
+    inp.at(t0, [0x90, 72, 90])
+    inp.at(t0 + 2 * STEP, [0x80, 72, 0])
+    run_until(eng, clock, t0 + 40 * STEP)
+    assert eng.takeover
+    lead = [t for t, ch, _ in out.note_ons(channel=1)]
+    assert lead and min(lead) >= t0 + 16 * STEP
+    back = t0 + 41.2 * STEP
+    inp.at(back, [0x90, 76, 90])
+    run_until(eng, clock, back + 0.002)
+    assert not eng.takeover
+    assert not any(ch == 1 for ch, _ in out.hanging())
+    run_until(eng, clock, t0 + 48 * STEP)
+    assert all(t < back for t, ch, _ in out.note_ons(channel=1))
+
+
+def test_midi_clock_start_stop_continue_and_song_position(model):
+    eng, clock, inp, out = make(model, clock="midi")
+    tick = 60.0 / 100 / 24  # 100 BPM
+    t = clock.t + 0.01
+    inp.at(t, [0xFA])
+    for k in range(6 * 16):  # one bar
+        inp.at(t + 0.001 + k * tick, [0xF8])
+    inp.at(t + 0.002, [0x90, 72, 90])
+    run_until(eng, clock, t + 6 * 16 * tick)
+    boundaries = [t + 0.001 + k * tick for k in range(0, 96, 6)]
+    ons = [x for x, ch, _ in out.note_ons() if ch in (1, 2, 3)]
+    assert ons
+    assert all(min(abs(x - b) for b in boundaries) < 0.002 for x in ons)
+    assert eng.follower.bpm == pytest.approx(100, rel=0.01)
+    stop = t + 96 * tick + 0.001
+    inp.at(stop, [0xFC])
+    run_until(eng, clock, stop + 0.01)
+    assert out.hanging() == set() and not eng.running
+    # song position: 16th note 32 (bar 3), then continue
+    inp.at(stop + 0.02, [0xF2, 32, 0])
+    inp.at(stop + 0.03, [0xFB])
+    for k in range(12):
+        inp.at(stop + 0.031 + k * tick, [0xF8])
+    emitted = []
+    orig = eng.acc.emit
+    eng.acc.emit = lambda on, held, pos: (emitted.append((eng.step, pos)), orig(on, held, pos))[1]
+    run_until(eng, clock, stop + 0.031 + 12 * tick)
+    assert emitted == [(32, 0), (33, 1)]  # bar 3, beat 1, first two 16ths
+
+
+def test_clock_silence_stops_and_resolves_notes(model):
+    eng, clock, inp, out = make(model, clock="midi")
+    tick = 60.0 / 120 / 24
+    t = clock.t + 0.01
+    inp.at(t, [0xFA])
+    for k in range(48):
+        inp.at(t + 0.001 + k * tick, [0xF8])
+    inp.at(t + 0.002, [0x90, 72, 90])
+    run_until(eng, clock, t + 48 * tick + 0.7)
+    assert not eng.running and out.hanging() == set()
+
+
+def test_preset_switch_mid_note_leaves_nothing_hanging(model):
+    eng, clock, inp, out = make(model)
+    t0 = eng.clock.step_time(0)
+    inp.at(t0, [0x90, 72, 90])
+    run_until(eng, clock, t0 + 2.5 * STEP)
+    voices = [replace(v, channel=v.channel + 5) for v in eng.settings.voices]
+    eng.control("settings", replace(eng.settings, voices=voices))
+    run_until(eng, clock, t0 + 3 * STEP)
+    old_channels = {2, 3, 4}
+    assert not any(ch in old_channels for ch, _ in out.hanging())
