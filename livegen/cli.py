@@ -79,6 +79,27 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from livegen.live import LiveOptions, run_headless
+
+    return run_headless(LiveOptions.from_args(args))
+
+
+def _cmd_ports(args: argparse.Namespace) -> int:
+    from livegen import ports
+
+    api = ports.resolve_api(args.midi_api)
+    inputs, outputs = ports.list_ports(api)
+    print(f"MIDI system: {ports.api_name(api)}")
+    print("inputs (livegen can listen to these; --input NAME):")
+    for name in inputs:
+        print(f"  {name}")
+    print("outputs (livegen can play into these; --output NAME):")
+    for name in outputs:
+        print(f"  {name}")
+    return 0
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="chorale",
                    help="preset name or .toml file (default %(default)s; see `livegen presets`)")
@@ -127,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N pieces of each split")
     p.set_defaults(func=_cmd_eval)
 
+    from livegen.live import add_live_arguments
+    p = sub.add_parser("run", help="play live: listen on a MIDI port, accompany on another",
+                       description="Run the live engine. By default it creates a virtual input "
+                       "'livegen in' and output 'livegen out'; connect your keyboard or DAW "
+                       "to them, or name existing ports with --input/--output.")
+    p.add_argument("--headless", action="store_true",
+                   help="no control panel: the engine alone with a status line")
+    add_live_arguments(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("ports", help="list the MIDI ports livegen can see",
+                       description="List MIDI inputs and outputs, for --input and --output.")
+    p.add_argument("--midi-api", default="auto",
+                   choices=["auto", "jack", "alsa", "coremidi", "windows"])
+    p.set_defaults(func=_cmd_ports)
+
     p = sub.add_parser("presets", help="list shipped and user presets",
                        description="List the presets livegen can load by name: yours first "
                        "(they replace a shipped one of the same name), then the shipped ones.")
@@ -164,8 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _user_errors() -> tuple[type[Exception], ...]:
     from livegen.midifile import MidiFileError
     from livegen.modelfile import ModelFileError
+    from livegen.ports import PortError
     from livegen.presets import PresetError
-    return (MidiFileError, ModelFileError, PresetError, FileNotFoundError)
+    return (MidiFileError, ModelFileError, PresetError, PortError, FileNotFoundError)
 
 
 if __name__ == "__main__":

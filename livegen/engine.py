@@ -88,7 +88,8 @@ class Engine:
         self.status_every = 1.0 / status_hz
         self.watches = watches or []
         self.port_state: dict[str, str] = {"in": "open", "out": "open"}
-        self.messages: deque[str] = deque(maxlen=20)  # things the user should read
+        self.messages: deque[tuple[int, str]] = deque(maxlen=20)  # (serial, text) to show
+        self.message_serial = 0
         self.controls: deque = deque()  # (name, value) from any thread; deque is thread-safe
         self.stats = Stats()
         self.stopping = False
@@ -480,7 +481,8 @@ class Engine:
                 self._release_all()
 
     def _note(self, text: str) -> None:
-        self.messages.append(text)
+        self.message_serial += 1
+        self.messages.append((self.message_serial, text))
 
     def status(self, now: float | None = None) -> dict:
         now = self.now() if now is None else now

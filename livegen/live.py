@@ -1,0 +1,151 @@
+"""Running the live engine: open the model and the ports, run the worker, stop cleanly.
+
+`open_engine` is the I/O hub (model, ports, port supervisor); `run_headless` runs the engine
+in this process with a compact status line, and stops on Ctrl-C or SIGTERM with every note
+resolved. The status callback only puts snapshots on a queue; a printer thread reads them, so
+a slow terminal never holds the engine up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from livegen.engine import Engine
+from livegen.paths import model_path
+from livegen.settings import Settings
+
+
+@dataclass
+class LiveOptions:
+    preset: str = "chorale"
+    model: str | None = None
+    device: str = "cpu"
+    input: str | None = None  # None: a virtual port "livegen in"; else a name substring
+    output: str | None = None
+    midi_api: str = "auto"
+    clock: str | None = None  # override the preset's clock source
+    bpm: float | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LiveOptions:
+        return cls(**{k: getattr(args, k) for k in cls.__dataclass_fields__ if hasattr(args, k)})
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="chorale", help="preset name or .toml file "
+                   "(default %(default)s)")
+    p.add_argument("--model", help="model file to use instead of the preset's")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                   help="where the model runs (default %(default)s; see README for measurements)")
+    p.add_argument("--input", metavar="NAME", help="connect to the MIDI output whose name "
+                   "contains NAME (default: create a virtual input 'livegen in')")
+    p.add_argument("--output", metavar="NAME", help="connect to the MIDI input whose name "
+                   "contains NAME (default: create a virtual output 'livegen out')")
+    p.add_argument("--midi-api", default="auto", choices=["auto", "jack", "alsa", "coremidi",
+                                                          "windows"],
+                   help="MIDI system (default: the first that works)")
+    p.add_argument("--clock", choices=["internal", "midi"], help="clock source (default: "
+                   "the preset's)")
+    p.add_argument("--bpm", type=float, help="tempo of the internal clock (default: preset's)")
+    p.add_argument("--seed", type=int, help="random seed for the accompaniment")
+
+
+def load_live_settings(opts: LiveOptions) -> Settings:
+    from dataclasses import replace
+
+    from livegen.presets import find_preset, load_preset
+    settings = load_preset(find_preset(opts.preset))
+    timing = settings.timing
+    if opts.clock:
+        timing = replace(timing, clock=opts.clock)
+    if opts.bpm:
+        timing = replace(timing, bpm=opts.bpm)
+    return replace(settings, timing=timing)
+
+
+def open_engine(opts: LiveOptions, on_status=None) -> tuple[Engine, list]:
+    """Model first (a bad model file fails before any port is created), then the ports."""
+    from livegen import ports
+    from livegen.runtime import Runtime
+
+    settings = load_live_settings(opts)
+    model = Path(opts.model) if opts.model else model_path(settings.model)
+    runtime = Runtime(model, device=opts.device)
+    api = ports.resolve_api(opts.midi_api)
+    inp = ports.open_input(opts.input, api)
+    try:
+        out = ports.open_output(opts.output, api)
+    except Exception:
+        inp.close()
+        raise
+    watches = [ports.PortWatch(inp), ports.PortWatch(out)]
+    engine = Engine(settings, runtime, inp, out, seed=opts.seed, on_status=on_status,
+                    watches=watches)
+    return engine, [inp, out]
+
+
+def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
+    snapshots: queue.SimpleQueue = queue.SimpleQueue()
+    engine, opened = open_engine(opts, on_status=snapshots.put)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    printer = threading.Thread(target=_print_status, args=(snapshots, stop, status_every),
+                               daemon=True)
+    printer.start()
+    names = ", ".join(f"{p.direction} {p.name!r}" for p in opened)
+    print(f"livegen: running headless with preset {engine.settings.name!r} "
+          f"({engine.settings.timing.clock} clock); ports: {names}. Ctrl-C stops.",
+          file=sys.stderr, flush=True)
+    try:
+        engine.run(stop.is_set)
+    finally:
+        for port in opened:
+            port.close()
+        stop.set()
+        printer.join(timeout=1.0)
+    print("\nlivegen: stopped; all notes off.", file=sys.stderr, flush=True)
+    return 0
+
+
+def status_line(s: dict) -> str:
+    bpm = f"{s['bpm']:.1f}" if s.get("bpm") else "--"
+    lat = s.get("latency_p99_ms")
+    drops = s["drops"]
+    return (f"{'play' if s['running'] else 'stop'} {s['clock']} {bpm} BPM  "
+            f"{s['bar']}:{s['beat']}  key {s['key'] or '?'}  "
+            f"{'TAKEOVER ' if s['takeover'] else ''}notes {len(s['sounding'])}  "
+            f"p99 {f'{lat:.2f} ms' if lat is not None else '--'}  "
+            f"drops q{drops['queue']} m{drops['malformed']} e{drops['echo']}  "
+            f"in {s['ports']['in']} out {s['ports']['out']}")
+
+
+def _print_status(snapshots: queue.SimpleQueue, stop: threading.Event, every: float) -> None:
+    tty = sys.stderr.isatty()
+    seen = 0
+    latest = None
+    while not stop.is_set():
+        try:
+            latest = snapshots.get(timeout=every)
+            while True:  # only the newest matters
+                latest = snapshots.get_nowait()
+        except queue.Empty:
+            pass
+        if latest is None:
+            continue
+        for serial, message in latest["messages"]:
+            if serial > seen:
+                print(("\n" if tty else "") + f"livegen: {message}", file=sys.stderr, flush=True)
+                seen = serial
+        line = status_line(latest)
+        print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", file=sys.stderr,
+              flush=True)
+        if not tty:
+            stop.wait(2.0)
