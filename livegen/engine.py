@@ -36,9 +36,12 @@ from livegen.clock import (
     InternalClock,
     MidiClockFollower,
 )
+from livegen.controls import apply_control, from_cc
 from livegen.keys import key_name
 from livegen.midiin import InputFilter, Onset
 from livegen.notes import NoteLedger
+from livegen.paths import user_data
+from livegen.recorder import Recorder
 from livegen.runtime import Runtime
 from livegen.settings import Settings
 from livegen.tokens import STEPS_PER_BEAT, position_index
@@ -110,6 +113,9 @@ class Engine:
         self.takeover = False
         self.last_status = 0.0
         self.recent: list[tuple[int, int, int]] = []  # (step, voice or LEAD or -2 human, pitch)
+        self.monitors: list = []  # objects with send(message): the monitor synth hears all
+        self.recorder: Recorder | None = None
+        self.learning: str | None = None  # a control waiting for a knob to be moved
 
     # ------------------------------------------------------------------ the loop
 
@@ -127,6 +133,9 @@ class Engine:
         now = self.now()
         self._poll(now)
         self._apply_controls(now)
+        ccs = self.filter.drain_cc()
+        if ccs:
+            self._knobs(ccs)
         if self.running:
             if self.settings.timing.clock == "internal":
                 self._internal_step(now)
@@ -138,6 +147,8 @@ class Engine:
                 self._send([0xF8])
         if self.watches and self.watches[0].due(now):
             self._supervise(now)
+        if self.recorder is not None:
+            self.recorder.maybe_flush(now)
         if now - self.last_status >= self.status_every:
             self.last_status = now
             if self.on_status is not None:
@@ -178,8 +189,13 @@ class Engine:
         messages = self.inp.poll(QUEUE_LIMIT)
         if len(messages) >= QUEUE_LIMIT:
             self.filter.counters.dropped_queue += 1
+        counters = self.filter.counters
         for message, t in messages:
+            echoes = counters.echo
             event = self.filter.feed(message, t)
+            if (self.recorder is not None and counters.echo == echoes and message
+                    and message[0] & 0xE0 == 0x80):
+                self.recorder.add("human", t, message)
             if event is None:
                 continue
             if isinstance(event, Onset):
@@ -381,7 +397,17 @@ class Engine:
         t = self.now()
         self.filter.sent(message, t)
         self.stats.sent += 1
+        for monitor in self.monitors:
+            monitor.send(message)
+        if self.recorder is not None and message[0] & 0xE0 == 0x80:
+            self.recorder.add(self._track_of(message[0] & 15), t, message)
         return t
+
+    def _track_of(self, channel0: int) -> str:
+        for v in self.acc.voices:
+            if v.channel - 1 == channel0:
+                return v.name
+        return "takeover"
 
     def _send_due(self, now: float) -> None:
         while self.scheduled and self.scheduled[0][0] <= now:
@@ -420,8 +446,11 @@ class Engine:
             self._send(m)
 
     def shutdown(self) -> None:
-        """Resolve every note: explicit note-offs, then CC64=0, CC123 and CC120."""
+        """Resolve every note: explicit note-offs, then CC64=0, CC123 and CC120; and close
+        the recording so the file holds everything played."""
         self.panic()
+        if self.recorder is not None:
+            self._record(False, self.now())
 
     # ------------------------------------------------------------------ controls
 
@@ -440,11 +469,67 @@ class Engine:
                 self._switch_settings(value)
             elif name == "mute":
                 self._release_all()
-            elif name == "bpm":
-                self._switch_settings(replace(self.settings, timing=replace(
-                    self.settings.timing, bpm=float(value))))
+            elif name == "set":  # (control name, value): see livegen.controls
+                control, val = value
+                self._switch_settings(apply_control(self.settings, control, val))
+            elif name == "learn":
+                self.learning = value
+                if value:
+                    self._note(f"MIDI learn: move a knob for {value}")
+            elif name == "record":
+                self._record(bool(value), now)
+            elif name == "model":
+                self._switch_model(value)
             else:
-                raise ValueError(f"unknown control {name!r}")
+                self._note(f"unknown control {name!r} ignored")
+
+    def _knobs(self, ccs: dict[tuple[int, int], int]) -> None:
+        """Coalesced CC changes: bind one to the control being learned, or drive the controls
+        the preset's learn map names."""
+        if self.learning is not None:
+            (channel, cc), _ = next(iter(ccs.items()))
+            learn = {k: v for k, v in self.settings.learn.items() if v != self.learning}
+            learn[cc] = self.learning
+            self._note(f"MIDI learn: CC {cc} now drives {self.learning}")
+            self.learning = None
+            self.settings = replace(self.settings, learn=learn)
+            return
+        settings = self.settings
+        for (_, cc), value in ccs.items():
+            control = settings.learn.get(cc)
+            if control is not None:
+                settings = apply_control(settings, control, from_cc(control, value))
+        if settings is not self.settings:
+            self._switch_settings(settings)
+
+    def _record(self, on: bool, now: float) -> None:
+        if on and self.recorder is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = user_data() / "recordings" / f"livegen-{stamp}.mid"
+            rec = Recorder(path, self.settings.timing.bpm, self.settings.timing.beats_per_bar,
+                           now)
+            rec.track("human", 1)
+            for v in self.acc.voices:
+                rec.track(v.name, v.channel, v.program)
+            rec.track("takeover", self.settings.takeover.channel)
+            self.recorder = rec
+            self._note(f"recording to {path}")
+        elif not on and self.recorder is not None:
+            path = self.recorder.flush(now)
+            self.recorder = None
+            self._note(f"recording saved: {path}")
+
+    def _switch_model(self, path: str) -> None:
+        """Load another model file; on failure the current one stays and the reason is shown."""
+        try:
+            runtime = Runtime(path, device=self.runtime.device)
+        except Exception as exc:
+            self._note(str(exc))
+            return
+        self._release_all()
+        self.runtime = runtime
+        self.acc = Accompanist(runtime, self.settings)
+        self._note(f"model {runtime.path.name} loaded")
 
     def _switch_settings(self, settings: Settings) -> None:
         """A new preset or a changed control: voices that change channel or go quiet are
@@ -505,4 +590,7 @@ class Engine:
                       self.stats.skipped_steps},
             "ports": dict(self.port_state), "messages": list(self.messages), "recent": recent,
             "voices": [(v.name, v.enabled, v.channel) for v in self.acc.voices],
+            "recording": str(self.recorder.path) if self.recorder else None,
+            "learning": self.learning, "learn": dict(self.settings.learn),
+            "settings": self.settings,
         }
