@@ -22,7 +22,8 @@ from livegen.tokens import HUMAN_DIM, N_POSITIONS, STEPS_PER_BEAT, VOCAB
 FORMAT = "livegen-model"
 FORMAT_VERSION = 1
 META_NAME = "livegen.json"
-METHODS = ("init_state", "context", "voice_logits", "voice_condition", "lead", "advance")
+METHODS = ("init_state", "context", "context_base", "context_human", "voice_logits",
+           "voice_condition", "lead", "advance")
 
 
 class ModelFileError(Exception):
@@ -95,6 +96,8 @@ def load(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule,
     missing = [m for m in METHODS if not hasattr(net, m)]
     if missing:
         raise ModelFileError(f"{path}: not a livegen model (it lacks {', '.join(missing)}).")
+    for param in net.parameters():
+        param.requires_grad_(False)  # inference only: no graph is ever built for backward
     _check_shapes(net, info, path, device)
     return net.eval(), info
 

@@ -47,6 +47,11 @@ What rtmidi 1.5.8 does on JACK (measured on jackd2 1.9.21 with the dummy driver)
   cycles. So a named port waits JACK_SETTLE_S (50 ms) after connecting before it is handed out or
   reconnected, and a port is not closed within 50 ms of opening it. A graph change by another
   client at the very moment livegen closes a port can still hit that libjack race; it is rare.
+- jackd2 names a client's notification socket after the client alone (/dev/shm/jack_<client>_
+  <uid>_0, no server name), so two clients of the same name opening at the same moment on two
+  servers (two test runs, two users' setups under one uid) collide: about 1 open in 8 failed in a
+  tight loop. `client_name` (default $LIVEGEN_CLIENT_NAME, else "livegen") tells them apart; the
+  test fixture sets LIVEGEN_CLIENT_NAME to a name unique to its run.
 - `del` does not close a JACK client (python-rtmidi 1.5.8 never frees the C++ object on
   deallocation): `close()` calls `close_port()` and `delete()`, so tests can open and close many
   times without piling up clients.
@@ -75,6 +80,7 @@ import rtmidi
 VIRTUAL_INPUT_NAME = "livegen in"
 VIRTUAL_OUTPUT_NAME = "livegen out"
 DEFAULT_CLIENT_NAME = "livegen"
+CLIENT_NAME_ENV = "LIVEGEN_CLIENT_NAME"
 QUEUE_SIZE_LIMIT = 1024
 # How long a JACK graph change made here (a port opened, a connection made) is given to settle
 # before the port is used or closed; see the module docstring.
@@ -107,6 +113,11 @@ _JACK_SOCKET_DIRS = ("/dev/shm", "/tmp")
 
 class PortError(Exception):
     """A MIDI system or port problem, with a message a user can act on."""
+
+
+def default_client_name() -> str:
+    """The MIDI client name when none is given: $LIVEGEN_CLIENT_NAME, else "livegen"."""
+    return os.environ.get(CLIENT_NAME_ENV) or DEFAULT_CLIENT_NAME
 
 
 def _is_windows() -> bool:
@@ -231,7 +242,7 @@ def _api_works(api: int) -> bool:
     if _api_surely_down(api):
         return False
     try:
-        probe = _new_rt("output", api, DEFAULT_CLIENT_NAME)
+        probe = _new_rt("output", api, default_client_name())
     except PortError:
         return False
     _delete_rt(probe)
@@ -279,10 +290,11 @@ def find_port(query: str, names: Sequence[str]) -> int | None:
 
 
 def list_ports(
-    api: str | int = "auto", client_name: str = DEFAULT_CLIENT_NAME
+    api: str | int = "auto", client_name: str | None = None
 ) -> tuple[list[str], list[str]]:
     """(inputs, outputs): the ports livegen can read from and the ports it can send to."""
     resolved = resolve_api(api)
+    client_name = client_name or default_client_name()
     names: list[list[str]] = []
     for direction in ("input", "output"):
         probe = _new_rt(direction, resolved, client_name)
@@ -528,23 +540,23 @@ class MidiOutput(_Port):
 
 
 def open_input(
-    name: str | None = None, api: str | int = "auto", client_name: str = DEFAULT_CLIENT_NAME
+    name: str | None = None, api: str | int = "auto", client_name: str | None = None
 ) -> MidiInput:
     """The virtual input "livegen in" (name None) or a connection from the first port whose name
     contains `name`."""
     if name is None:
         _check_virtual_supported(api)
-    return MidiInput(name, resolve_api(api), client_name)
+    return MidiInput(name, resolve_api(api), client_name or default_client_name())
 
 
 def open_output(
-    name: str | None = None, api: str | int = "auto", client_name: str = DEFAULT_CLIENT_NAME
+    name: str | None = None, api: str | int = "auto", client_name: str | None = None
 ) -> MidiOutput:
     """The virtual output "livegen out" (name None) or a connection to the first port whose name
     contains `name`."""
     if name is None:
         _check_virtual_supported(api)
-    return MidiOutput(name, resolve_api(api), client_name)
+    return MidiOutput(name, resolve_api(api), client_name or default_client_name())
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,16 @@ class Runtime:
         self._machine = (self._machine_cpu if self.device == "cpu"
                          else self._machine_cpu.to(self.device))
         self._no_prev = [-1] * (self.n_voices + 1)
-        self.state = net.init_state(1)
+        self.reset()  # sets state, and `base`: the next step's context short of its human frame
         self._warm(warmup)
         self.load_seconds = time.perf_counter() - t0
 
-    def reset(self) -> None:
+    def reset(self, pos: int = 0) -> None:
+        """Back to the state before any music; the next step is at position `pos`."""
         with torch.inference_mode():
             self.state = self.net.init_state(1)
+            self.base = self.sampler.prepare(self.state, pos)
+            self.base_pos = pos
 
     def set_human(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int]
                   ) -> None:
@@ -76,11 +79,16 @@ class Runtime:
                   sounding: list[int], allow_unison: bool = False, avoid_parallels: bool = False,
                   prev: list[int] | None = None, melody: int = -1) -> list[int]:
         """Tokens for every voice at this step, from the state after the previous step, the
-        human frame set by `set_human`, and the bias in `self.bias` (see Sampler.forward)."""
+        human frame set by `set_human`, and the bias in `self.bias` (see Sampler.forward).
+        The context for `pos` was prepared by the previous `advance` (or `reset`); after a
+        jump (song position) it is prepared here."""
         with torch.inference_mode():
+            if pos != self.base_pos:
+                self.base = self.sampler.prepare(self.state, pos)
+                self.base_pos = pos
             if self._bias_dev is not self._bias_cpu:
                 self._bias_dev.copy_(self._bias_cpu, non_blocking=True)
-            return self.sampler(self.state, self.human, pos, self._bias_dev,
+            return self.sampler(self.base, self.human, self._bias_dev,
                                 1.0 / max(temperature, 1e-3), top_p, uniforms, sounding,
                                 allow_unison, avoid_parallels,
                                 prev if prev is not None else self._no_prev, melody)
@@ -96,8 +104,9 @@ class Runtime:
             self._machine_np[:] = tokens
             if self._machine is not self._machine_cpu:
                 self._machine.copy_(self._machine_cpu, non_blocking=True)
-            self.state, lead = self.sampler.advance_lead(self.state, self.human, self._machine,
-                                                         pos, next_pos)
+            self.state, lead, self.base = self.sampler.advance_lead(
+                self.state, self.human, self._machine, pos, next_pos)
+            self.base_pos = next_pos
             return lead.float().cpu().numpy()
 
     def _warm(self, steps: int) -> None:

@@ -39,13 +39,14 @@ class Sampler(nn.Module):
         self.above = p.view(1, -1) > p.view(-1, 1)  # above[k][p]: p is higher than k
         self.below = p.view(1, -1) < p.view(-1, 1)
 
-    def forward(self, state: Tensor, human: Tensor, pos: int, bias: Tensor, inv_temp: float,
+    def forward(self, base: Tensor, human: Tensor, bias: Tensor, inv_temp: float,
                 top_p: float, uniforms: list[float], sounding: list[int],
                 allow_unison: bool, avoid_parallels: bool, prev: list[int],
                 melody: int) -> list[int]:
-        """`sounding`: each voice's pitch now (-1 none); `prev`: the pitches of the melody then
+        """`base`: the context known before this step's human frame (from `advance_lead`);
+        `sounding`: each voice's pitch now (-1 none); `prev`: the pitches of the melody then
         each voice at the last step where any part started a note; `melody`: its pitch now."""
-        ctx = self.net.context(state, human, pos)
+        ctx = self.net.context_human(base, human)
         tokens = [self.rest] * self.n_voices
         current = list(sounding)  # each voice's pitch: as chosen this step, else as it sounds
         chosen = [False] * self.n_voices
@@ -71,10 +72,15 @@ class Sampler(nn.Module):
 
     @torch.jit.export
     def advance_lead(self, state: Tensor, human: Tensor, machine: Tensor, pos: int,
-                     next_pos: int) -> tuple[Tensor, Tensor]:
-        """After the notes are out: the state past this step, and lead's logits for the next."""
+                     next_pos: int) -> tuple[Tensor, Tensor, Tensor]:
+        """After the notes are out: the state past this step, lead's logits for the next step
+        and the part of the next step's context that does not need its human frame."""
         state = self.net.advance(state, human, machine, pos)
-        return state, self.net.lead(state, next_pos)
+        return state, self.net.lead(state, next_pos), self.net.context_base(state, next_pos)
+
+    @torch.jit.export
+    def prepare(self, state: Tensor, pos: int) -> Tensor:
+        return self.net.context_base(state, pos)
 
     def _no_parallels(self, logits: Tensor, was: int, other_was: int, other_now: int) -> None:
         """Forbid the moves of this voice (from `was`) that, with the other part moving from

@@ -54,7 +54,7 @@ def evaluate(model_path: str | Path, ds: data_mod.Dataset, settings: Settings | 
         onsets, held = human_frames(piece.human, piece.length)
         melody = np.array([lead_token(o, h) for o, h in zip(onsets, held, strict=True)])
         pos = list(piece.positions())
-        rt.reset()
+        rt.reset(pos[0])
         acc = Accompanist(rt, settings, seed=seed + i)
         tokens = perform(acc, onsets, held, pos).tokens
         rules = harmonize(melody, ranges, first_downbeat=piece.first_downbeat)

@@ -118,8 +118,17 @@ class DuetModel(nn.Module):
     @torch.jit.export
     def context(self, state: Tensor, human: Tensor, pos: int) -> Tensor:
         """Accompany, first part: the context for voice choice at step t. human [256]."""
-        return (self.ctx_state(state[self.layers - 1, 0]) + self.ctx_human(human)
-                + self.ctx_pos.weight[pos])
+        return self.context_human(self.context_base(state, pos), human)
+
+    @torch.jit.export
+    def context_base(self, state: Tensor, pos: int) -> Tensor:
+        """The part of the context known before step t's human frame (computed off the
+        critical path, right after `advance`)."""
+        return self.ctx_state(state[self.layers - 1, 0]) + self.ctx_pos.weight[pos]
+
+    @torch.jit.export
+    def context_human(self, base: Tensor, human: Tensor) -> Tensor:
+        return base + self.ctx_human(human)
 
     @torch.jit.export
     def voice_logits(self, ctx: Tensor, k: int) -> Tensor:

@@ -77,6 +77,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start_epoch, best, stale, elapsed, frames_per_s = 0, math.inf, 0, 0.0, 0.0
+    all_frames, loop_seconds = 0, 0.0
     command = argv if argv is not None else sys.argv[2:]
     if cfg.resume or cfg.export_only:
         ckpt = torch.load(run_dir / "last.pt", map_location=device, weights_only=True)
@@ -117,7 +118,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
             spent = time.perf_counter() - t0
             bar.set_postfix(loss=f"{total / (i + 1):.3f}", fps=f"{frames / spent:,.0f}")
         spent = time.perf_counter() - t0
-        frames_per_s = frames / spent
+        all_frames, loop_seconds = all_frames + frames, loop_seconds + spent
+        frames_per_s = all_frames / loop_seconds  # over the whole run, not one noisy epoch
         if not main:
             continue
         val = validate(model, valid_items, device)
@@ -126,7 +128,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
         best, stale = (val["loss"], 0) if improved else (best, stale + 1)
         log(f"epoch {epoch + 1}: train loss {total / max(1, i + 1):.3f}  valid loss "
             f"{val['loss']:.3f} (voice NLL {val['voice_nll']:.3f}, lead NLL {val['lead_nll']:.3f})"
-            f"  {frames_per_s:,.0f} frames/s  {spent:.0f} s{'  *' if improved else ''}")
+            f"  {frames / spent:,.0f} frames/s  {spent:.0f} s{'  *' if improved else ''}")
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
                  "best": best, "stale": stale, "elapsed": elapsed, "frames_per_s": frames_per_s,
                  "argv": command, "config": asdict(cfg),
@@ -162,12 +164,19 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
     out = modelfile.export(model, info, cfg.out)
     if cfg.evaluate:
         from livegen.train.evaluate import evaluate
-        table = evaluate(out, ds)
+        table = evaluate(out, ds, _eval_settings(cfg))
         info.extra["eval"] = table
         out = modelfile.export(model, info, cfg.out)
     write_card(out, info)
     log(f"exported {out} and {card_path(out)}")
     return out
+
+
+def _eval_settings(cfg: TrainConfig):
+    """The chorale model is evaluated as users hear it: with the shipped `chorale` preset."""
+    from livegen.presets import find_preset, load_preset
+    from livegen.settings import Settings
+    return load_preset(find_preset("chorale")) if cfg.data is None else Settings()
 
 
 def _loss(lead: torch.Tensor, voices: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
