@@ -5,8 +5,8 @@ directly: `MidiInput.poll()` drains rtmidi's queue and `MidiOutput.send()` hands
 `send_message`.
 
 API choice. `resolve_api("auto")` walks `rtmidi.get_compiled_api()` in order (ALSA then JACK on
-Linux) and takes the first that works: ALSA needs /dev/snd/seq (checked first, so a machine without
-the sequencer gets no ALSA noise on stderr), JACK needs a running server. `--midi-api jack|alsa|
+Linux) and takes the first that opens a client: ALSA needs /dev/snd/seq (checked first, so a machine
+without the sequencer gets no ALSA noise on stderr), JACK a running server. `--midi-api jack|alsa|
 coremidi|windows` names one. Nothing usable raises `PortError` with a sentence that says what to do.
 
 Ports. `open_input(None)` creates the virtual input "livegen in", `open_output(None)` the virtual
@@ -16,51 +16,51 @@ the request and listing what exists. RtMidi on Windows has no virtual ports: ask
 raises `PortError` pointing to loopMIDI / Windows MIDI Services and `--input NAME --output NAME`.
 
 Input. No Python callback is installed, so no Python ever runs in JACK's real-time thread: RtMidi's
-own C++ callback queues each message (bounded by `queue_size_limit`; RtMidi drops the newest when it
-is full) and the engine's worker drains it with `poll()`. Each message is stamped with
-`time.perf_counter()` when the worker picks it up, so the stamp lags the arrival by up to one poll
-interval (plus up to one JACK period, 2.7 ms at 48 kHz/128, on JACK). Polling is used on every API,
-so the behaviour is the same everywhere. SysEx and active sensing are dropped inside RtMidi
-(`ignore_types(sysex=True, timing=False, active_sense=True)`), as DESIGN says they are ignored;
-MIDI clock and MTC (RtMidi's "timing") pass, since the engine can follow an external clock. The
-engine's input filter drops SysEx and active sensing too, should another path deliver them.
+own C++ callback queues each message (QUEUE_SIZE_LIMIT; when full RtMidi drops what arrives) and the
+engine's worker drains the queue with `poll()`. Each message is stamped with `time.perf_counter()`
+when the worker picks it up, so a stamp lags the arrival by up to one poll interval (on JACK, plus
+up to one period: 2.7 ms at 48 kHz/128). Every API is polled, so all behave alike. SysEx and active
+sensing are dropped inside RtMidi (`ignore_types(sysex=True, timing=False, active_sense=True)`), as
+DESIGN ignores them; MIDI clock and MTC (RtMidi's "timing") pass, for following an external clock.
+The engine's input filter drops SysEx and active sensing too, should they come another way.
 
-What rtmidi 1.5.8 does on JACK (measured on jackd2 1.9.21 with the dummy driver):
-- Every MidiIn/MidiOut object is its own JACK client. Two objects named "livegen" become the clients
-  "livegen" and "livegen-01": the ports read "livegen:livegen in" and "livegen-01:livegen out" when
-  the input is opened first. A virtual port is an unconnected JACK port; whoever wants it connects
-  to it (a JACK patchbay, or another client's `open_port(i)`: on JACK `MidiIn.open_port(i)` creates
-  our port and connects the i-th source to it, `MidiOut.open_port(i)` connects it to the i-th
-  destination). `MidiIn.get_ports()` lists every client's MIDI output ports (sources),
-  `MidiOut.get_ports()` every MIDI input port (destinations), with "client:port" names.
-- Latency, test client output to a polling "livegen in": 0.6 ms minimum, 0.9 ms median, 1.5 ms
-  worst over 100 notes with the worker sleeping 0.2 ms between polls.
-- When a connected port vanishes our port stays open but disconnected; JACK does not reconnect it
-  when it returns. `PortWatch` notices by name and reconnects (`close_port` then `open_port` on the
-  same object works for named ports; a virtual port cannot be reopened on the same object, so a
-  virtual port is reopened with a new object). A port that vanishes and returns between two checks
-  goes unnoticed and stays disconnected.
-- A JACK graph change takes effect over a cycle or two: a message sent right after a connection
-  was made was lost now and then (about 1 run in 10 of the tests), and libjack's notification thread
-  walks a client's port list without a lock (jack2 JackClient::HandleLatencyCallback) while
-  `close_port` (jack_port_unregister) edits it, which segfaulted about once in 300 open-close
-  cycles. So a named port waits JACK_SETTLE_S (50 ms) after connecting before it is handed out or
-  reconnected, and a port is not closed within 50 ms of opening it. A graph change by another
-  client at the very moment livegen closes a port can still hit that libjack race; it is rare.
-- jackd2 names a client's notification socket after the client alone (/dev/shm/jack_<client>_
-  <uid>_0, no server name), so two clients of the same name opening at the same moment on two
-  servers (two test runs, two users' setups under one uid) collide: about 1 open in 8 failed in a
-  tight loop. `client_name` (default $LIVEGEN_CLIENT_NAME, else "livegen") tells them apart; the
-  test fixture sets LIVEGEN_CLIENT_NAME to a name unique to its run.
-- `del` does not close a JACK client (python-rtmidi 1.5.8 never frees the C++ object on
-  deallocation): `close()` calls `close_port()` and `delete()`, so tests can open and close many
-  times without piling up clients.
-- When the server dies, existing clients keep reporting their last port list, so the server is
-  checked by connecting to its socket (jackd2: /dev/shm/jack_<server>_<uid>_0), which costs no JACK
-  client. Deleting a client of a dead server blocks about 0.5 s, and segfaults in libjack if a
-  `jack_client_open` failed after the death; so clients of a dead server are abandoned, never
-  touched again, and no client is opened while the socket says the server is down.
-- A client never starts a server (RtMidi opens with JackNoStartServer); with no server, opening
+What rtmidi 1.5.8 (with its bundled libjack) does on JACK, measured against jackd2 1.9.21 with the
+dummy driver:
+- Every MidiIn/MidiOut object is its own JACK client. Two objects named "livegen" become the
+  clients "livegen" and "livegen-01": opening the input first gives "livegen:livegen in" and
+  "livegen-01:livegen out". A virtual port is an unconnected JACK port that others connect to (a
+  patchbay, or a client's `open_port(i)`: on JACK `MidiIn.open_port(i)` creates our port and
+  connects the i-th source to it, `MidiOut.open_port(i)` connects it to the i-th destination).
+  `MidiIn.get_ports()` lists every MIDI output port (source), `MidiOut.get_ports()` every MIDI
+  input port (destination), as "client:port".
+- Latency from a test client's output to a polled "livegen in": 0.6 ms min, 0.9 ms median, 1.5 ms
+  max over 100 notes with the worker sleeping 0.2 ms between polls. Bursts of 500 messages in one
+  period arrived complete.
+- When a connected port vanishes our port stays, disconnected; JACK does not reconnect it when the
+  port returns. `PortWatch` notices by name and reconnects (`close_port` then `open_port` on the
+  same object works for a named port; a virtual port cannot be reopened on its object, so it gets
+  a new one). A port that vanishes and returns between two checks goes unnoticed, disconnected.
+- A graph change settles over a cycle or two: a message sent just as a connection was made was
+  lost now and then. libjack's notification thread walks a client's port list unlocked (jack2
+  JackClient::HandleLatencyCallback) while `close_port` (jack_port_unregister) edits it; closing
+  right after opening segfaulted about once in 300 cycles. So a named output waits JACK_SETTLE_S
+  (50 ms) after connecting, a reconnect waits 50 ms after its port returned, and no port is closed
+  within 50 ms of being opened (3600 open/close cycles then ran clean). Another client changing the
+  graph at the very moment livegen closes a port can still meet that race; it is rare.
+- jackd2 names a client's notification socket after the client alone (/dev/shm/jack_<client>_<uid>
+  _0, no server name), so clients of one name opening at the same moment on two servers collide:
+  1 open in 8 failed in a tight loop. `client_name` (default $LIVEGEN_CLIENT_NAME, else "livegen")
+  tells them apart; the test fixture sets LIVEGEN_CLIENT_NAME to a name unique to its run.
+- `del` does not close a JACK client (python-rtmidi 1.5.8 does not free the C++ object on
+  deallocation): `close()` calls `close_port()` and `delete()`, so ports open and close cleanly
+  any number of times.
+- When the server dies, its clients keep reporting the last port list, so the server is checked
+  by connecting to its socket (jackd2: /dev/shm/jack_<server>_<uid>_0), which opens no JACK client;
+  the socket's inode tells a restarted server from the old one. Deleting a client of a dead server
+  blocks about 0.5 s, and segfaults in libjack if a `jack_client_open` failed after the death; so
+  clients of a dead server are abandoned, never touched again, and no client is opened while the
+  socket says the server is down.
+- A client never starts a server (RtMidi opens with JackNoStartServer); with none running, opening
   fails with "JACK server not running?". JACK_DEFAULT_SERVER picks the server by name.
 """
 
@@ -263,9 +263,7 @@ def resolve_api(choice: str | int = "auto") -> int:
     elif choice.lower() in API_NAMES:
         api = API_NAMES[choice.lower()]
     else:
-        raise PortError(
-            f"unknown MIDI API {choice!r}: choose one of {', '.join(API_CHOICES)}"
-        )
+        raise PortError(f"unknown MIDI API {choice!r}: choose one of {', '.join(API_CHOICES)}")
     if api not in compiled:
         raise PortError(
             f"the {api_name(api)} MIDI API is not built into this python-rtmidi "
@@ -389,8 +387,8 @@ class _Port:
         self._attached = True
         if self.jack_server is not None:
             self._settled_at = time.perf_counter() + JACK_SETTLE_S
-            if not self.virtual:  # the connection carries messages once the graph settled
-                self._wait_settled()
+            if not self.virtual and self.direction == "output":
+                self._wait_settled()  # what is sent before the connection settled may be lost
 
     def _create_rt(self) -> None:
         self._rt = _new_rt(self.direction, self.api, self.client_name)
@@ -572,14 +570,19 @@ class PortEvent:
 class PortWatch:
     """Supervises one port; the engine calls `check()` about once a second (`due()` says when).
 
+    `check()` costs one socket connect on JACK and a port listing for a named port; reconnecting
+    blocks about 50 ms (JACK_SETTLE_S, 100 ms for an output) and holds the port's lock meanwhile.
+
     A named port "vanished" when the port it connected to is no longer listed and "returned" when
     a port matching its query is listed again; with `reconnect` it is reconnected before
-    "returned" is reported. A virtual port cannot vanish: its MIDI system stopping (the JACK
-    server dying) is an "error", and when the system is back the port is recreated ("returned").
+    "returned" is reported, without it the owner calls `port.reopen()`. A virtual port cannot
+    vanish: its MIDI system stopping (the JACK server dying) is an "error", and when the system is
+    back the port is recreated ("returned"; without `reconnect`, once the owner reopened it).
     """
 
-    def __init__(self, port: MidiInput | MidiOutput, reconnect: bool = True,
-                 interval: float = 1.0) -> None:
+    def __init__(
+        self, port: MidiInput | MidiOutput, reconnect: bool = True, interval: float = 1.0
+    ) -> None:
         self.port = port
         self.reconnect = reconnect
         self.interval = interval
@@ -633,8 +636,8 @@ class PortWatch:
     def _recover(self) -> PortEvent | None:
         """The MIDI system is back after an error: recreate the rtmidi object and the port."""
         port = self.port
-        if not self.reconnect:
-            return None
+        if not self.reconnect:  # the owner reopens the port itself
+            return self._returned() if port.is_open else None
         try:
             port.reopen()
         except PortError as exc:

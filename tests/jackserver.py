@@ -1,0 +1,188 @@
+"""Start and stop a private JACK dummy server (no sound card) for tests that need real MIDI ports.
+
+Each server gets a unique name (`unique_server_name()`); clients pick it with the environment
+variable JACK_DEFAULT_SERVER. The server is stopped by its PID (SIGTERM, then SIGKILL), never by
+process name, and the files jackd2 leaves in /dev/shm under that unique name are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NO_JACK_ENV = "LIVEGEN_NO_JACK"
+_SHM = Path("/dev/shm")
+
+
+class JackServerError(RuntimeError):
+    """jackd could not be started."""
+
+
+def jackd_path() -> str | None:
+    return shutil.which("jackd")
+
+
+def unique_server_name(prefix: str = "lgtest") -> str:
+    """A server name no other test run uses. Kept short: jack_lsp 1.9.21 aborts (malloc
+    assertion) on server names of 24 characters or more, while libjack clients cope."""
+    return f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, so no jackd outlives it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class JackServer:
+    """One `jackd --no-realtime -n NAME -d dummy` process."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        rate: int = 48000,
+        period: int = 128,
+        log_path: Path | None = None,
+    ) -> None:
+        self.name = name or unique_server_name()
+        self.rate = rate
+        self.period = period
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def start(self, timeout: float = 10.0) -> None:
+        jackd = jackd_path()
+        if jackd is None:
+            raise JackServerError("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
+        if self.running:
+            return
+        command = [
+            jackd,
+            "--no-realtime",
+            "-n",
+            self.name,
+            "-d",
+            "dummy",
+            "-r",
+            str(self.rate),
+            "-p",
+            str(self.period),
+        ]
+        env = dict(os.environ, JACK_NO_START_SERVER="1")
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise JackServerError(
+                    f"jackd -n {self.name} exited with status {self.process.returncode}:\n"
+                    + self.log_tail()
+                )
+            if self.ready():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise JackServerError(
+            f"jackd -n {self.name} was not ready after {timeout:.0f} s:\n" + self.log_tail()
+        )
+
+    def ready(self) -> bool:
+        """Whether clients can connect: jackd2's socket accepts connections, or, where there is
+        no such socket, `jack_lsp -s NAME` succeeds."""
+        path = _SHM / f"jack_{self.name}_{os.getuid()}_0"
+        if path.exists():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.connect(str(path))
+                except OSError:
+                    return False
+            return True
+        jack_lsp = shutil.which("jack_lsp")
+        if jack_lsp is None:
+            return False
+        env = dict(os.environ, JACK_NO_START_SERVER="1")
+        result = subprocess.run(
+            [jack_lsp, "-s", self.name],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            timeout=5,
+        )
+        return result.returncode == 0
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM by PID, SIGKILL after `timeout`; then remove this server's leftover files."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)
+        self.process = None
+        self.remove_leftovers()
+
+    def kill(self) -> None:
+        """SIGKILL by PID at once, as a crash would (leftover files stay until `stop`)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+        self.process = None
+
+    def remove_leftovers(self) -> None:
+        """Remove the sockets and semaphores jackd2 and its clients leave under this unique name
+        when the server dies with clients still open (a clean stop removes its own)."""
+        if not _SHM.is_dir():
+            return
+        uid = os.getuid()
+        patterns = (f"jack_{self.name}_{uid}_*", f"jack_sem.{uid}_{self.name}_*")
+        for pattern in patterns:
+            for path in _SHM.glob(pattern):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def __enter__(self) -> JackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
