@@ -47,7 +47,8 @@ class FakeOut:
 
     def note_ons(self, channel: int | None = None) -> list[tuple[float, int, int]]:
         return [(t, m[0] & 15, m[1]) for t, m in self.sent
-                if m[0] & 0xF0 == 0x90 and m[2] > 0 and (channel is None or m[0] & 15 == channel - 1)]
+                if m[0] & 0xF0 == 0x90 and m[2] > 0
+                and (channel is None or m[0] & 15 == channel - 1)]
 
     def hanging(self) -> set[tuple[int, int]]:
         """(channel 1..16, pitch) left sounding."""

@@ -61,7 +61,8 @@ def test_pre_window_quantizes_an_early_note_to_the_next_step(model):
     inp.at(t0 + 3.7 * STEP, [0x90, 72, 90])  # 0.3 step early for step 4
     seen = []
     orig = eng.acc.emit
-    eng.acc.emit = lambda on, held, pos: (seen.append((eng.step, tuple(on))), orig(on, held, pos))[1]
+    eng.acc.emit = lambda on, held, pos: (seen.append((eng.step, tuple(on))),
+                                          orig(on, held, pos))[1]
     run_until(eng, clock, t0 + 6 * STEP)
     assert (4, (72,)) in seen and all(s[1] == () for s in seen if s[0] != 4)
 

@@ -23,7 +23,7 @@ def test_human_frames_split_onsets_from_held_notes():
     onsets, held = human_frames([StepNote(60, 0, 3), StepNote(64, 1, 2)], 4)
     assert onsets == [(60,), (64,), (), ()]
     assert held == [(), (60,), (60,), ()]
-    assert [lead_token(o, h) for o, h in zip(onsets, held)] == [
+    assert [lead_token(o, h) for o, h in zip(onsets, held, strict=False)] == [
         pitch_token(60), pitch_token(64), HOLD, REST]
 
 

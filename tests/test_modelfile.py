@@ -1,4 +1,4 @@
-"""Model files: metadata round trip; corrupt, truncated and foreign files give one clear sentence."""
+"""Model files: metadata round trip; a corrupt, truncated or foreign file gives one sentence."""
 
 import subprocess
 import sys

@@ -85,7 +85,7 @@ def test_key_lock_ranges_leaps_and_no_unison(runtime, tmp_path):
         assert all(p % 12 in scale for p in pitches)
         lo, hi = (40, 52) if name == "bass" else (acc.voices[k].low, acc.voices[k].high)
         assert all(lo <= p <= hi for p in pitches)
-        assert all(abs(a - b) <= 5 for a, b in zip(pitches, pitches[1:]))
+        assert all(abs(a - b) <= 5 for a, b in zip(pitches, pitches[1:], strict=False))
     sounding = result.performance.tokens
     from livegen.train.metrics import sounding as sounding_pitches
     per_step = sounding_pitches(sounding)
@@ -160,7 +160,7 @@ def test_parallel_fifths_and_octaves_are_avoided_on_request(runtime, tmp_path, a
         runtime.reset()
         acc = Accompanist(runtime, settings(avoid_parallels=avoid, temperature=1.0), seed=seed)
         perf = perform(acc, onsets, held, [t % 16 for t in range(len(onsets))])
-        lead = np.array([lead_token(o, h) for o, h in zip(onsets, held)])
+        lead = np.array([lead_token(o, h) for o, h in zip(onsets, held, strict=False)])
         ranges = [(v.low, v.high) for v in acc.voices]
         total += measure(Score(lead, perf.tokens, ranges)).parallels
     assert (total == 0) if avoid else (total > 0)
