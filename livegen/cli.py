@@ -52,6 +52,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
           f"{settings.name!r}, seed {args.seed}: melody + {voices} -> {args.output}")
     print(f"  model {rt.path.name} on {rt.device}, loaded in {rt.load_seconds:.2f} s; "
           f"{perf.steps_per_second:,.0f} steps/s")
+    if args.wav:
+        from livegen.synth import render_wav
+        seconds = render_wav(result.parts, result.bpm, args.wav)
+        print(f"  audio through the monitor synth: {args.wav} ({seconds:.1f} s)")
     return 0
 
 
@@ -136,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", type=int, help="take the melody from this channel (1-16)")
     p.add_argument("--all-notes", action="store_true",
                    help="keep every note of the chosen part, not only its top line")
+    p.add_argument("--wav", type=Path, help="also render audio through the monitor synth")
     _add_model_options(p)
     p.set_defaults(func=_cmd_render)
 
@@ -203,7 +208,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from livegen.modelfile import ModelFileError
     from livegen.ports import PortError
     from livegen.presets import PresetError
-    return (MidiFileError, ModelFileError, PresetError, PortError, FileNotFoundError)
+    from livegen.synth import SynthError
+    return (MidiFileError, ModelFileError, PresetError, PortError, SynthError,
+            FileNotFoundError)
 
 
 if __name__ == "__main__":

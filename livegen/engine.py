@@ -123,6 +123,9 @@ class Engine:
         """Run until `should_stop()` or a quit control; always ends with every note resolved."""
         try:
             self._program_changes()
+            if self.settings.timing.clock == "internal":  # the grid starts when the loop does
+                self.clock.restart(self.now() + 0.05)
+                self.boundary = self.clock.step_time(self.step)
             while not (self.stopping or should_stop()):
                 self.tick()
         finally:
@@ -164,9 +167,11 @@ class Engine:
             if left > SPIN_S:
                 self.sleep(min(POLL_S, left - SPIN_S))
                 return  # back to poll the input
-            # spin: the deadline is near; keep the input polled while spinning
+            # spin: the deadline is near; keep the input polled while spinning, and yield the
+            # processor (and the GIL) between polls
             if self._poll(self.now()):
                 return
+            self.sleep(0)
 
     def _next_deadline(self) -> float:
         now = self.now()

@@ -88,7 +88,7 @@ def _offer(events: Any, item: tuple[str, Any]) -> None:
 
 
 def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
-    from livegen.live import open_engine
+    from livegen.live import open_engine, start_monitor
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -98,16 +98,7 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     except Exception as exc:  # bad preset, model or port: one sentence back to the TUI
         events.put(("error", str(exc)))
         return
-    monitor = None
-    if synth:
-        try:
-            from livegen.synth import MonitorOutput, Synth
-            monitor = MonitorOutput(Synth())
-            monitor.start()
-            engine.monitors.append(monitor)
-        except Exception as exc:
-            engine._note(f"monitor synth off: {exc}")
-            monitor = None
+    monitor = start_monitor(engine) if synth or opts.synth else None
 
     def read_controls() -> None:
         while not stop.is_set():

@@ -32,6 +32,7 @@ class LiveOptions:
     clock: str | None = None  # override the preset's clock source
     bpm: float | None = None
     seed: int | None = None
+    synth: bool = False  # also play through the monitor synth (PortAudio)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LiveOptions:
@@ -55,6 +56,8 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    "the preset's)")
     p.add_argument("--bpm", type=float, help="tempo of the internal clock (default: preset's)")
     p.add_argument("--seed", type=int, help="random seed for the accompaniment")
+    p.add_argument("--synth", action="store_true", help="hear the voices through the built-in "
+                   "monitor synth (PortAudio) as well as on the MIDI output")
 
 
 def load_live_settings(opts: LiveOptions) -> Settings:
@@ -100,6 +103,7 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
     printer = threading.Thread(target=_print_status, args=(snapshots, stop, status_every),
                                daemon=True)
     printer.start()
+    monitor = start_monitor(engine) if opts.synth else None
     names = ", ".join(f"{p.direction} {p.name!r}" for p in opened)
     print(f"livegen: running headless with preset {engine.settings.name!r} "
           f"({engine.settings.timing.clock} clock); ports: {names}. Ctrl-C stops.",
@@ -107,12 +111,28 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
     try:
         engine.run(stop.is_set)
     finally:
+        if monitor is not None:
+            monitor.stop()
         for port in opened:
             port.close()
         stop.set()
         printer.join(timeout=1.0)
     print("\nlivegen: stopped; all notes off.", file=sys.stderr, flush=True)
     return 0
+
+
+def start_monitor(engine: Engine):
+    """The monitor synth hears every message the engine sends; without PortAudio or an audio
+    device the engine runs on and says why there is no sound."""
+    from livegen.synth import MonitorOutput, Synth, SynthError
+    try:
+        monitor = MonitorOutput(Synth())
+        monitor.start()
+    except SynthError as exc:
+        engine._note(f"monitor synth off: {exc}")
+        return None
+    engine.monitors.append(monitor)
+    return monitor
 
 
 def status_line(s: dict) -> str:

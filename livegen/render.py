@@ -73,6 +73,7 @@ class RenderResult:
     melody: list[StepNote]
     steps: int
     bpm: float
+    parts: list[Part]  # what was written: the melody, then each voice
 
 
 def render(acc: Accompanist, melody_path: str | Path, out_path: str | Path,
@@ -93,7 +94,7 @@ def render(acc: Accompanist, melody_path: str | Path, out_path: str | Path,
     parts = [Part("melody", acc.settings.takeover.channel, 0, human)]
     parts += _voice_parts(acc, perf, 60.0 / tempo / STEPS_PER_BEAT)
     write_parts(out_path, parts, tempo, bpb)
-    return RenderResult(perf, melody, length, tempo)
+    return RenderResult(perf, melody, length, tempo, parts)
 
 
 def _voice_parts(acc: Accompanist, perf: Performance, step_seconds: float) -> list[Part]:

@@ -164,3 +164,14 @@ def test_parallel_fifths_and_octaves_are_avoided_on_request(runtime, tmp_path, a
         ranges = [(v.low, v.high) for v in acc.voices]
         total += measure(Score(lead, perf.tokens, ranges)).parallels
     assert (total == 0) if avoid else (total > 0)
+
+
+def test_render_command_with_wav_is_deterministic(tmp_path, capsys):
+    from livegen.cli import main
+    for name in ("a", "b"):
+        assert main(["render", "-o", str(tmp_path / f"{name}.mid"), "--wav",
+                     str(tmp_path / f"{name}.wav"), "--seed", "4"]) == 0
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+    assert (tmp_path / "a.wav").stat().st_size > 48000 * 2 * 2 * 10  # stereo 16-bit, > 10 s
+    assert "melody + alto, tenor, bass" in capsys.readouterr().out
