@@ -44,6 +44,11 @@ def load_dataset(cfg: TrainConfig, log=print) -> data_mod.Dataset:
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
+    if cfg.export_only:  # the model as trained: its sizes and data come from the checkpoint
+        saved = torch.load(Path(cfg.run_dir) / "last.pt", map_location="cpu", weights_only=True)
+        keep = {"out": cfg.out, "run_dir": cfg.run_dir, "evaluate": cfg.evaluate,
+                "export_only": True, "device": cfg.device}
+        cfg = TrainConfig(**(saved["config"] | keep))
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     rank = int(os.environ["RANK"]) if distributed else 0
     world = int(os.environ["WORLD_SIZE"]) if distributed else 1
