@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any, Protocol
 
 import numpy as np
@@ -61,8 +62,10 @@ class OutPort(Protocol):
 
 @dataclass
 class Stats:
-    latency: deque = field(default_factory=lambda: deque(maxlen=8192))  # onset -> note sent
-    emission: deque = field(default_factory=lambda: deque(maxlen=8192))  # send - ideal time
+    latency: deque = field(default_factory=lambda: deque(maxlen=100_000))  # onset -> note sent
+    emission: deque = field(default_factory=lambda: deque(maxlen=100_000))  # sent - ideal
+    shown: dict = field(default_factory=dict)  # percentiles for status, refreshed twice a second
+    shown_at: float = float("-inf")
     steps: int = 0
     skipped_steps: int = 0
     sent: int = 0
@@ -574,6 +577,19 @@ class Engine:
         self.message_serial += 1
         self.messages.append((self.message_serial, text))
 
+    def _shown_percentiles(self, now: float) -> dict:
+        """Latency figures over the last 1000 samples, recomputed at most twice a second so
+        the status snapshot stays cheap for the worker."""
+        st = self.stats
+        if now - st.shown_at >= 0.5:
+            st.shown_at = now
+            lat = list(islice(reversed(st.latency), 1000))
+            emi = list(islice(reversed(st.emission), 1000))
+            st.shown = {"latency_p50_ms": percentile_ms(lat, 50),
+                        "latency_p99_ms": percentile_ms(lat, 99),
+                        "emission_p99_ms": percentile_ms(emi, 99)}
+        return st.shown
+
     def status(self, now: float | None = None) -> dict:
         now = self.now() if now is None else now
         bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
@@ -587,9 +603,7 @@ class Engine:
             "key": key_name(*self.acc.key) if self.acc.key else None,
             "takeover": self.takeover,
             "sounding": sorted(self.ledger.sounding()),
-            "latency_p50_ms": percentile_ms(self.stats.latency, 50),
-            "latency_p99_ms": percentile_ms(self.stats.latency, 99),
-            "emission_p99_ms": percentile_ms(self.stats.emission, 99),
+            **self._shown_percentiles(now),
             "drops": {"queue": c.dropped_queue, "malformed": c.malformed, "sysex": c.sysex,
                       "sensing": c.sensing, "echo": c.echo, "skipped_steps":
                       self.stats.skipped_steps},

@@ -88,7 +88,7 @@ def _offer(events: Any, item: tuple[str, Any]) -> None:
 
 
 def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
-    from livegen.live import open_engine, start_monitor
+    from livegen.live import open_engine, start_monitor, write_stats
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -123,3 +123,5 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
             monitor.stop()
         for port in opened:
             port.close()
+        if opts.stats:
+            write_stats(engine, opts.stats)

@@ -33,6 +33,7 @@ class LiveOptions:
     bpm: float | None = None
     seed: int | None = None
     synth: bool = False  # also play through the monitor synth (PortAudio)
+    stats: str | None = None  # write timing samples here as JSON when the engine stops
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LiveOptions:
@@ -56,6 +57,8 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    "the preset's)")
     p.add_argument("--bpm", type=float, help="tempo of the internal clock (default: preset's)")
     p.add_argument("--seed", type=int, help="random seed for the accompaniment")
+    p.add_argument("--stats", metavar="FILE", help="when the engine stops, write its timing "
+                   "samples (onset -> note-on latency, emission error) to FILE as JSON")
     p.add_argument("--synth", action="store_true", help="hear the voices through the built-in "
                    "monitor synth (PortAudio) as well as on the MIDI output")
 
@@ -115,10 +118,22 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
             monitor.stop()
         for port in opened:
             port.close()
+        if opts.stats:
+            write_stats(engine, opts.stats)
         stop.set()
         printer.join(timeout=1.0)
     print("\nlivegen: stopped; all notes off.", file=sys.stderr, flush=True)
     return 0
+
+
+def write_stats(engine: Engine, path: str) -> None:
+    """The engine's timing samples, in seconds, for bench/latency.py and for users who want to
+    measure their own setup."""
+    import json
+    data = {"latency": list(engine.stats.latency), "emission": list(engine.stats.emission),
+            "steps": engine.stats.steps, "skipped_steps": engine.stats.skipped_steps,
+            "drops": engine.status()["drops"]}
+    Path(path).write_text(json.dumps(data))
 
 
 def start_monitor(engine: Engine):
