@@ -9,7 +9,7 @@ Per step the caller gives the human frame (onsets and held pitches) and the posi
 `emit` turns each voice's token into note changes (note-offs before note-ons). The constraints
 are an additive bias on the logits: key lock (a hard pitch mask), each voice's range, the
 largest leap, no HOLD for a silent voice, REST only for a muted voice, and a density bias on
-REST/HOLD; inside the sampler, no unison doubling and no parallel fifths or octaves (see
+REST/HOLD; in the sampler, no unison doubling and no parallel fifths or octaves (see
 livegen.sampler). `advance` also prepares `onset_probability` for the next step (the follow window)
 and the lead logits that takeover samples from.
 """
@@ -116,6 +116,13 @@ class Accompanist:
 
     def emit(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
              pos: int) -> list[NoteChange]:
+        return self.commit(self.propose(onsets, held, pos))
+
+    def propose(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
+                pos: int) -> tuple[list[int], int, bool]:
+        """The voices' tokens for this frame, without changing what sounds: the live engine
+        proposes just before a boundary (warm caches, nothing left to compute at the boundary)
+        and commits, or proposes again if an onset arrives first."""
         rt = self.runtime
         rt.set_human(onsets, held)
         bias = rt.bias
@@ -132,8 +139,13 @@ class Accompanist:
         melody = max(max(onsets, default=-1), max(held, default=-1))
         tokens = rt.accompany(pos, s.temperature, s.top_p, self.rng.random(self.n).tolist(),
                               self.sounding, s.allow_unison, s.avoid_parallels, self.prev, melody)
-        changes = self._changes(tokens)
-        if onsets or any(c.velocity for c in changes):
+        return tokens, melody, bool(onsets)
+
+    def commit(self, proposal: tuple[list[int], int, bool]) -> list[NoteChange]:
+        """Play a proposal: the note changes (offs before ons) it makes."""
+        tokens, melody, human_onset = proposal
+        changes = self._changes(list(tokens))
+        if human_onset or any(c.velocity for c in changes):
             self.prev = [melody, *self.sounding]
         return changes
 

@@ -338,6 +338,13 @@ class InputFilter:
             return [max(taken)]
         return sorted(taken)
 
+    def peek_onsets(self) -> list[int]:
+        """What `take_onsets(inf)` would return now, without taking anything."""
+        taken = {p for (_, p) in self._pending}
+        if not taken:
+            return []
+        return [max(taken)] if self._skyline else sorted(taken)
+
     def held(self) -> set[int]:
         """Pitches of the human part sounding now: keys down, or released under the pedal."""
         if self._skyline:

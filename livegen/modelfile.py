@@ -23,7 +23,7 @@ FORMAT = "livegen-model"
 FORMAT_VERSION = 1
 META_NAME = "livegen.json"
 METHODS = ("init_state", "context", "context_base", "context_human", "voice_logits",
-           "voice_condition", "lead", "advance")
+           "voice_condition", "head_weights", "lead", "advance")
 
 
 class ModelFileError(Exception):

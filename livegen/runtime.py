@@ -1,8 +1,9 @@
-"""The model kept warm in memory: state on its device, inputs preallocated, sampling scripted.
+"""The model kept warm in memory: recurrent state on its device, inputs preallocated.
 
-`Runtime` wraps a loaded model file. `accompany` runs the model's context and voice heads with
-sampling (livegen.sampler) in one TorchScript call, so the critical path is one call into C++.
-`advance` and `lead` run after the notes are sent.
+`Runtime` wraps a loaded model file. `accompany` (the critical path) runs the model's heads and
+the voice-by-voice sampling on the CPU in numpy (`livegen.sampler.Heads`); `advance` runs the
+recurrent update and prepares the next step (TorchScript, on the model's device: CPU here, CUDA
+when asked for and present) after the notes are sent.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import numpy as np
 import torch
 
 from livegen import modelfile
-from livegen.sampler import Sampler
+from livegen.sampler import Heads, Stepper
 from livegen.tokens import HUMAN_DIM, VOCAB
 
 
 def pick_device(device: str) -> str:
-    """`auto` takes CUDA when present; `cuda` without a GPU falls back to CPU with a note."""
+    """`auto` takes CUDA when present; `cuda` without a GPU falls back to the CPU."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -30,7 +31,10 @@ def pick_device(device: str) -> str:
 
 
 class Runtime:
-    def __init__(self, path: str | Path, device: str = "auto", warmup: int = 50):
+    def __init__(self, path: str | Path, device: str = "auto", warmup: int = 50,
+                 staged: bool | None = None):
+        """`staged`: keep device-side copies of the inputs and copy them over each step, as on
+        CUDA; on by default there, and settable on the CPU so tests cover that path."""
         self.device = pick_device(device)
         if self.device == "cpu":
             torch.set_num_threads(1)  # one thread: no pool wake-ups on the hot path
@@ -39,19 +43,21 @@ class Runtime:
         net, self.info = modelfile.load(self.path, self.device)
         self.net = net
         self.n_voices = len(self.info.voices)
-        self.sampler = torch.jit.script(Sampler(net, self.info.order, self.n_voices))
-        # inputs live in CPU tensors written through numpy views; copied over on CUDA
+        with torch.inference_mode():
+            weights = {k: v.float().cpu().numpy() for k, v in net.head_weights().items()}
+        self.heads = Heads(weights, self.info.order)
+        self.stepper = torch.jit.script(Stepper(net))
+        staged = self.device != "cpu" if staged is None else staged
+        # inputs: CPU tensors written through numpy views; with staging, copied to the device
         self._human_cpu = torch.zeros(HUMAN_DIM)
         self._human_np = self._human_cpu.numpy()
-        self.human = self._human_cpu if self.device == "cpu" else self._human_cpu.to(self.device)
-        self._human_set: list[int] = []
-        self._bias_cpu = torch.zeros(self.n_voices, VOCAB)
-        self.bias = self._bias_cpu.numpy()  # callers write the bias here, then accompany()
-        self._bias_dev = self._bias_cpu if self.device == "cpu" else self._bias_cpu.to(self.device)
+        self.human = self._human_cpu.clone().to(self.device) if staged else self._human_cpu
+        self.human_idx: list[int] = []  # the active inputs of the frame, for the heads
+        self.bias = np.zeros((self.n_voices, VOCAB), dtype=np.float32)  # callers write here
         self._machine_cpu = torch.zeros(self.n_voices, dtype=torch.long)
         self._machine_np = self._machine_cpu.numpy()
-        self._machine = (self._machine_cpu if self.device == "cpu"
-                         else self._machine_cpu.to(self.device))
+        self._machine = self._machine_cpu.clone().to(self.device) if staged \
+            else self._machine_cpu
         self._no_prev = [-1] * (self.n_voices + 1)
         self.reset()  # sets state, and `base`: the next step's context short of its human frame
         self._warm(warmup)
@@ -61,17 +67,20 @@ class Runtime:
         """Back to the state before any music; the next step is at position `pos`."""
         with torch.inference_mode():
             self.state = self.net.init_state(1)
-            self.base = self.sampler.prepare(self.state, pos)
-            self.base_pos = pos
+            self._set_base(self.stepper.prepare(self.state, pos), pos)
+
+    def _set_base(self, base: torch.Tensor, pos: int) -> None:
+        self.base = base.float().cpu().numpy()
+        self.base_pos = pos
 
     def set_human(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int]
                   ) -> None:
         """Write a human frame into the preallocated input (only the entries that change)."""
         h = self._human_np
-        h[self._human_set] = 0.0
+        h[self.human_idx] = 0.0
         idx = [*onsets, *(128 + p for p in held)]
         h[idx] = 1.0
-        self._human_set = idx
+        self.human_idx = idx
         if self.human is not self._human_cpu:
             self.human.copy_(self._human_cpu, non_blocking=True)
 
@@ -79,19 +88,16 @@ class Runtime:
                   sounding: list[int], allow_unison: bool = False, avoid_parallels: bool = False,
                   prev: list[int] | None = None, melody: int = -1) -> list[int]:
         """Tokens for every voice at this step, from the state after the previous step, the
-        human frame set by `set_human`, and the bias in `self.bias` (see Sampler.forward).
-        The context for `pos` was prepared by the previous `advance` (or `reset`); after a
+        human frame set by `set_human`, and the bias in `self.bias` (see Heads.sample). The
+        context base for `pos` was prepared by the previous `advance` (or `reset`); after a
         jump (song position) it is prepared here."""
-        with torch.inference_mode():
-            if pos != self.base_pos:
-                self.base = self.sampler.prepare(self.state, pos)
-                self.base_pos = pos
-            if self._bias_dev is not self._bias_cpu:
-                self._bias_dev.copy_(self._bias_cpu, non_blocking=True)
-            return self.sampler(self.base, self.human, self._bias_dev,
-                                1.0 / max(temperature, 1e-3), top_p, uniforms, sounding,
-                                allow_unison, avoid_parallels,
-                                prev if prev is not None else self._no_prev, melody)
+        if pos != self.base_pos:
+            with torch.inference_mode():
+                self._set_base(self.stepper.prepare(self.state, pos), pos)
+        return self.heads.sample(self.base, self.human_idx, self.bias,
+                                 1.0 / max(temperature, 1e-3), top_p, uniforms, sounding,
+                                 allow_unison, avoid_parallels,
+                                 prev if prev is not None else self._no_prev, melody)
 
     def lead_logits(self, pos: int) -> np.ndarray:
         with torch.inference_mode():
@@ -104,9 +110,9 @@ class Runtime:
             self._machine_np[:] = tokens
             if self._machine is not self._machine_cpu:
                 self._machine.copy_(self._machine_cpu, non_blocking=True)
-            self.state, lead, self.base = self.sampler.advance_lead(
-                self.state, self.human, self._machine, pos, next_pos)
-            self.base_pos = next_pos
+            self.state, lead, base = self.stepper(self.state, self.human, self._machine, pos,
+                                                  next_pos)
+            self._set_base(base, next_pos)
             return lead.float().cpu().numpy()
 
     def _warm(self, steps: int) -> None:

@@ -47,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -859,6 +860,10 @@ class LivegenApp(App[int]):
                  opts: LiveOptions | None = None, *, own_engine: bool = True,
                  handle_signals: bool = False):
         super().__init__()
+        # A spawned child needs multiprocessing's resource tracker, which is started with this
+        # process's stderr; while the app runs, stderr is Textual's capture (no file
+        # descriptor), so the tracker is started now, before the app runs.
+        resource_tracker.ensure_running()
         self.engine_factory = engine_factory
         self.opts = opts or LiveOptions()
         self.own_engine = own_engine

@@ -32,6 +32,19 @@ def make(model, **timing):
     return eng, clock, inp, out
 
 
+def emissions(eng) -> list[tuple[int, tuple[int, ...]]]:
+    """(step, human onsets of its frame) for each step the engine emits, as it emits."""
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    emit = eng._emit
+
+    def spy(now, by_onset):
+        emit(now, by_onset)
+        seen.append((eng.step, tuple(eng.frame[0])))
+
+    eng._emit = spy
+    return seen
+
+
 def run_until(eng, clock, t_end):
     while clock.t < t_end:
         eng.tick()
@@ -59,10 +72,7 @@ def test_pre_window_quantizes_an_early_note_to_the_next_step(model):
     eng, clock, inp, out = make(model)
     t0 = eng.clock.step_time(0)
     inp.at(t0 + 3.7 * STEP, [0x90, 72, 90])  # 0.3 step early for step 4
-    seen = []
-    orig = eng.acc.emit
-    eng.acc.emit = lambda on, held, pos: (seen.append((eng.step, tuple(on))),
-                                          orig(on, held, pos))[1]
+    seen = emissions(eng)
     run_until(eng, clock, t0 + 6 * STEP)
     assert (4, (72,)) in seen and all(s[1] == () for s in seen if s[0] != 4)
 
@@ -124,11 +134,9 @@ def test_midi_clock_start_stop_continue_and_song_position(model):
     inp.at(stop + 0.03, [0xFB])
     for k in range(12):
         inp.at(stop + 0.031 + k * tick, [0xF8])
-    emitted = []
-    orig = eng.acc.emit
-    eng.acc.emit = lambda on, held, pos: (emitted.append((eng.step, pos)), orig(on, held, pos))[1]
+    emitted = emissions(eng)
     run_until(eng, clock, stop + 0.031 + 12 * tick)
-    assert emitted == [(32, 0), (33, 1)]  # bar 3, beat 1, first two 16ths
+    assert [s for s, _ in emitted] == [32, 33]  # bar 3, beat 1: its first two 16ths
 
 
 def test_clock_silence_stops_and_resolves_notes(model):

@@ -56,16 +56,17 @@ class LiveRig:
         self.inp, self.out = Logged(self.raw_in), Logged(self.raw_out)
         self.engine = Engine(settings, Runtime(MODEL), self.inp, self.out, seed=3,
                              watches=[ports.PortWatch(self.raw_in), ports.PortWatch(self.raw_out)])
-        self.emitted: list[tuple[int, tuple[int, ...]]] = []
-        self.emit_times: list[float] = []
-        emit = self.engine.acc.emit
+        self.emitted: list[tuple[int, tuple[int, ...]]] = []  # (step, human onsets)
+        self.emit_times: list[float] = []  # when each step's emission began
+        emit = self.engine._emit
 
-        def spy(onsets, held, pos):
-            self.emitted.append((self.engine.step, tuple(onsets)))
-            self.emit_times.append(time.perf_counter())
-            return emit(onsets, held, pos)
+        def spy(now, by_onset):
+            began = time.perf_counter()
+            emit(now, by_onset)
+            self.emitted.append((self.engine.step, tuple(self.engine.frame[0])))
+            self.emit_times.append(began)
 
-        self.engine.acc.emit = spy
+        self.engine._emit = spy
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.engine.run, args=(self.stop.is_set,))
 

@@ -139,6 +139,14 @@ class DuetModel(nn.Module):
         return ctx + self.voice_cond[k * self.vocab + token]
 
     @torch.jit.export
+    def head_weights(self) -> dict[str, Tensor]:
+        """The accompany heads as plain matrices, for a runtime that evaluates them itself:
+        context = base + ctx_human @ human; logits_k = voice_w[k] @ relu(context) + voice_b[k];
+        context += voice_cond[k * VOCAB + token] after voice k is chosen."""
+        return {"ctx_human": self.ctx_human.weight, "voice_w": self.voice_w,
+                "voice_b": self.voice_b, "voice_cond": self.voice_cond}
+
+    @torch.jit.export
     def lead(self, state: Tensor, pos: int) -> Tensor:
         return self.lead_out(torch.relu(self.lead_state(state[self.layers - 1, 0])
                                         + self.lead_pos.weight[pos]))
