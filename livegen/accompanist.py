@@ -16,6 +16,7 @@ and the lead logits that takeover samples from.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,8 @@ class Accompanist:
         self.runtime = runtime
         self.n = runtime.n_voices
         self.rng = np.random.default_rng(seed)
+        # humanize draws: Python's generator, far cheaper per number on the critical path
+        self.feel = random.Random(seed)
         self.tokens = [REST] * self.n
         self.sounding = [-1] * self.n  # pitch each voice sounds now, -1 for none
         self.last_pitch = [-1] * self.n  # for the leap limit; survives rests
@@ -164,7 +167,7 @@ class Accompanist:
                 pitch = tok - PITCH0
                 vel = self.voices[k].velocity
                 if hv:
-                    vel = int(np.clip(vel + self.rng.integers(-hv, hv + 1), 1, 127))
+                    vel = min(127, max(1, vel + self.feel.randint(-hv, hv)))
                 ons.append(NoteChange(k, pitch, vel))
                 self.sounding[k] = self.last_pitch[k] = pitch
             else:
@@ -256,5 +259,5 @@ class Accompanist:
         t = self.settings.timing
         delay = t.swing * step_seconds if step % 2 else 0.0
         if t.humanize_ms:
-            delay += float(self.rng.random()) * t.humanize_ms / 1000.0
+            delay += self.feel.random() * t.humanize_ms / 1000.0
         return delay

@@ -50,7 +50,7 @@ from livegen.tokens import STEPS_PER_BEAT, position_index
 POLL_S = 0.0005  # longest sleep between input polls
 SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
 PROPOSE_S = 0.0015  # compute the step's voices this long before its boundary
-WARM_S = 0.002  # while waiting for an expected note, recompute that often to stay in cache
+WARM_S = 0.001  # while waiting for an expected note, recompute that often to stay in cache
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
 
 
