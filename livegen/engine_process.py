@@ -13,6 +13,7 @@ import multiprocessing as mp
 import queue
 import signal
 import threading
+from dataclasses import replace
 from typing import Any
 
 from livegen.live import LiveOptions
@@ -88,7 +89,7 @@ def _offer(events: Any, item: tuple[str, Any]) -> None:
 
 
 def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
-    from livegen.live import open_engine, start_monitor, write_stats
+    from livegen.live import open_engine, run_engine
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -98,7 +99,6 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     except Exception as exc:  # bad preset, model or port: one sentence back to the TUI
         events.put(("error", str(exc)))
         return
-    monitor = start_monitor(engine) if synth or opts.synth else None
 
     def read_controls() -> None:
         while not stop.is_set():
@@ -116,12 +116,4 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     threading.Thread(target=read_controls, daemon=True).start()
     events.put(("ready", {"ports": [f"{p.direction} {p.name!r}" for p in opened],
                           "voices": [v.name for v in engine.acc.voices]}))
-    try:
-        engine.run(stop.is_set)
-    finally:
-        if monitor is not None:
-            monitor.stop()
-        for port in opened:
-            port.close()
-        if opts.stats:
-            write_stats(engine, opts.stats)
+    run_engine(engine, opened, replace(opts, synth=synth or opts.synth), stop.is_set)

@@ -106,13 +106,25 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
     printer = threading.Thread(target=_print_status, args=(snapshots, stop, status_every),
                                daemon=True)
     printer.start()
-    monitor = start_monitor(engine) if opts.synth else None
     names = ", ".join(f"{p.direction} {p.name!r}" for p in opened)
     print(f"livegen: running headless with preset {engine.settings.name!r} "
           f"({engine.settings.timing.clock} clock); ports: {names}. Ctrl-C stops.",
           file=sys.stderr, flush=True)
     try:
-        engine.run(stop.is_set)
+        run_engine(engine, opened, opts, stop.is_set)
+    finally:
+        stop.set()
+        printer.join(timeout=1.0)
+    print("\nlivegen: stopped; all notes off.", file=sys.stderr, flush=True)
+    return 0
+
+
+def run_engine(engine: Engine, opened: list, opts: LiveOptions, should_stop) -> None:
+    """Run until stopped (every note resolved by the engine), then close the monitor synth and
+    the ports and write the timing samples if asked: the same for headless and the TUI."""
+    monitor = start_monitor(engine) if opts.synth else None
+    try:
+        engine.run(should_stop)
     finally:
         if monitor is not None:
             monitor.stop()
@@ -120,10 +132,6 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
             port.close()
         if opts.stats:
             write_stats(engine, opts.stats)
-        stop.set()
-        printer.join(timeout=1.0)
-    print("\nlivegen: stopped; all notes off.", file=sys.stderr, flush=True)
-    return 0
 
 
 def write_stats(engine: Engine, path: str) -> None:
