@@ -86,7 +86,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from livegen.live import LiveOptions, run_headless
 
-    return run_headless(LiveOptions.from_args(args))
+    opts = LiveOptions.from_args(args)
+    if args.headless:
+        return run_headless(opts)
+    from livegen.tui import run_tui
+    return run_tui(opts, synth=opts.synth)
 
 
 def _cmd_ports(args: argparse.Namespace) -> int:
@@ -118,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livegen",
         description="Real-time MIDI accompaniment: harmony voices, a bass line, or the melody "
-                    "itself when the player stops.")
+                    "itself when the player stops. Without a command, `livegen` opens the "
+                    "control panel (the same as `livegen run`).")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -159,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "'livegen in' and output 'livegen out'; connect your keyboard or DAW "
                        "to them, or name existing ports with --input/--output.")
     p.add_argument("--headless", action="store_true",
-                   help="no control panel: the engine alone with a status line")
+                   help="no control panel: the engine alone with a status line "
+                   "(default: the terminal control panel, with the engine in its own process)")
     add_live_arguments(p)
     p.set_defaults(func=_cmd_run)
 
@@ -187,9 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv[1:]
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 0
+    if func is None:  # `livegen` alone: the control panel with the default preset
+        args = parser.parse_args(["run", *argv])
+        args.argv = argv
+        func = args.func
     try:
         return func(args)
     except KeyboardInterrupt:
