@@ -91,6 +91,9 @@ def _offer(events: Any, item: tuple[str, Any]) -> None:
 def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     from livegen.live import open_engine, run_engine
 
+    # never let unread snapshots keep this process from exiting (the queue's feeder thread
+    # would otherwise wait for the reader to drain its pipe)
+    events.cancel_join_thread()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the TUI, which sends quit

@@ -24,24 +24,30 @@ went. It knows the notes from the last snapshot (`status["sounding"]`, (channel,
 and the channels from the voices and the takeover channel; it sends a note-off for each note,
 then CC64=0, CC123 and CC120 on every one of those channels, which also covers a note started
 after the last snapshot. It knows where to send them because it keeps watching, every 1.5 s
-while the engine runs, which ports each "livegen out" port feeds (JACK: `jack_lsp -c`; ALSA:
-/proc/asound/seq/clients): when the engine dies, the "livegen out" port that vanished is the
-engine's, and its destinations are reached again by name. With `--output NAME` the port the
-engine connected to is reached by the same name too. Where no connection can be read (CoreMIDI,
-Windows, or no jack_lsp), only a named output can be reached; the banner says what was resolved
-and where, or that nothing could be sent and the synth's own panic is needed.
+while the engine runs, which ports each "livegen out" port feeds (JACK: one idle client of its
+own, `JackGraph`, reads the graph; ALSA: /proc/asound/seq/clients): when the engine dies, the
+"livegen out" port that vanished is the engine's, and its destinations are reached again by
+name. With `--output NAME` the port the engine connected to is reached by that name too. Where
+no connection can be read (CoreMIDI, Windows, or no libjack), only a named output can be
+reached; the banner says what was resolved and where, or that nothing could be sent and the
+synth's own panic is needed. (A TUI-side standby port was not chosen: listeners connect to
+"livegen out", not to a port of the TUI, and reopening a virtual "livegen out" reaches nobody
+once the connections are gone.)
+
+The poller goes on reading snapshots while the engine stops: a child whose snapshot pipe is
+full cannot exit (its queue's feeder thread waits for a reader).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import math
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -55,7 +61,6 @@ import rtmidi
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -90,6 +95,7 @@ from livegen.settings import Settings
 __all__ = [
     "KEYMAP",
     "LivegenApp",
+    "JackGraph",
     "OutputConnections",
     "release_messages",
     "resolve_orphaned_notes",
@@ -103,33 +109,36 @@ ALIVE_S = 0.1  # how often the poller checks that the engine process lives
 HOLD_S = 0.3  # after a local change, snapshots' settings are not trusted for this long
 CONNECTIONS_S = 1.5  # how often the engine output's connections are read
 RESCUE_CLIENT = "livegen-rescue"
+ALSA_CLIENTS = "/proc/asound/seq/clients"
+JACK_NO_START_SERVER = 0x01  # jack_options_t
+JACK_PORT_IS_OUTPUT = 0x02  # JackPortFlags
 
 # Every key, for the help screen and the README (one source of truth).
 KEYMAP: list[tuple[str, str]] = [
     ("? / F1", "this help"),
-    ("↑ ↓", "select a control (right panel)"),
-    ("← → / - +", "change the selected control by a step"),
+    ("↑ ↓", "select a control"),
+    ("← → / - +", "change it by a step"),
     ("Shift+← →", "change it by 5 steps"),
-    ("Enter", "type a value or key; flip a switch"),
-    ("Space", "flip a switch; cycle key lock"),
-    ("l", "MIDI learn: then move a knob"),
+    ("Enter", "type a value; flip a switch"),
+    ("Space", "flip a switch or key lock"),
+    ("l", "MIDI learn: move a knob"),
     ("Esc", "cancel MIDI learn"),
     ("t T", "temperature − / +"),
     ("d D", "density − / +"),
     ("f F", "follow window − / +"),
     ("w W", "swing − / +"),
     ("h H", "humanize − / +"),
-    ("[ ] / { }", "tempo − / + 1 BPM, 5 BPM"),
+    ("[ ] / { }", "tempo −/+ 1 BPM, 5 BPM"),
     ("1 … 9", "voice 1…9 on/off"),
-    ("k", "key lock: off → auto → detected key"),
-    ("K", "type a fixed key (G major, F#m…)"),
+    ("k", "key lock off→auto→detected"),
+    ("K", "type a key lock (G, F#m)"),
     ("o", "takeover on/off"),
-    ("p", "presets: pick one to load"),
-    ("s", "save settings + learn map as preset"),
+    ("p", "load a preset"),
+    ("s", "save as a user preset"),
     ("m", "switch model"),
     ("r", "record on/off"),
     ("x", "panic: all notes off"),
-    ("q / Ctrl-C", "quit (the engine ends every note)"),
+    ("q / Ctrl-C", "quit (every note ends)"),
 ]
 HINTS = "? help  ↑↓ select  ←→ change  l learn  p preset  r rec  x panic  q quit"
 
@@ -240,23 +249,6 @@ def release_messages(status: dict | None) -> tuple[list[list[int]], list[int]]:
     return messages, sorted(channels)
 
 
-def parse_jack_connections(text: str) -> dict[str, list[str]]:
-    """`jack_lsp -c` output → {"client:livegen out": [destination port, ...]}."""
-    found: dict[str, list[str]] = {}
-    port: str | None = None
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if line[0].isspace():
-            if port is not None:
-                found[port].append(line.strip())
-            continue
-        port = line.strip() if line.strip().endswith(":" + ports.VIRTUAL_OUTPUT_NAME) else None
-        if port is not None:
-            found[port] = []
-    return found
-
-
 def parse_alsa_connections(text: str) -> dict[str, list[str]]:
     """/proc/asound/seq/clients → {"128:0": ["129:0", ...]} for ports named "livegen out"."""
     found: dict[str, list[str]] = {}
@@ -275,6 +267,88 @@ def parse_alsa_connections(text: str) -> dict[str, list[str]]:
     return found
 
 
+class JackGraph:
+    """One JACK client of this process, opened once and never activated, that reads which
+    ports each output port feeds. Reading the graph this way changes nothing in it: running
+    `jack_lsp` every few seconds instead (a client opened and closed each time) made a client
+    that another program opened at the same moment receive nothing now and then (jackd
+    1.9.21). A client of a server that stopped or restarted is abandoned, never closed (see
+    livegen.ports), and a new one is opened when the server is back."""
+
+    _instance: JackGraph | None = None
+    _abandoned: list[int] = []
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("jack") or "libjack.so.0"
+        lib = ctypes.CDLL(name)
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int,
+                                         ctypes.POINTER(ctypes.c_int)]
+        lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                                       ctypes.c_ulong]
+        lib.jack_port_by_name.restype = ctypes.c_void_p
+        lib.jack_port_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.jack_free.argtypes = [ctypes.c_void_p]
+        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        self.lib = lib
+        self.client: int | None = None
+        self.server: str | None = None
+        self.identity: tuple[int, int] | None = None
+        self.lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> JackGraph | None:
+        """The process's one reader (None without libjack)."""
+        if cls._instance is None:
+            try:
+                cls._instance = cls()
+            except (OSError, AttributeError):
+                return None
+        return cls._instance
+
+    def _names(self, array: Any) -> list[str]:
+        names: list[str] = []
+        if not array:
+            return names
+        i = 0
+        while array[i] is not None:
+            names.append(array[i].decode("utf-8", "replace"))
+            i += 1
+        self.lib.jack_free(ctypes.cast(array, ctypes.c_void_p))
+        return names
+
+    def outputs(self, suffix: str) -> dict[str, list[str]] | None:
+        """{output port whose name ends with `suffix`: [ports it feeds]}, or None when the
+        server cannot be read."""
+        with self.lock:
+            server = ports.jack_server_name()
+            identity = ports.jack_server_identity(server)
+            if self.client is not None and (server != self.server or identity != self.identity):
+                JackGraph._abandoned.append(self.client)  # its server is gone: never touch it
+                self.client = None
+            if self.client is None:
+                if identity is None:  # no jackd2 socket: not running (or not jackd2)
+                    return None
+                status = ctypes.c_int(0)
+                client = self.lib.jack_client_open(b"livegen-watch", JACK_NO_START_SERVER,
+                                                   ctypes.byref(status))
+                if not client:
+                    return None
+                self.client, self.server, self.identity = client, server, identity
+            found: dict[str, list[str]] = {}
+            for port in self._names(self.lib.jack_get_ports(self.client, None, None,
+                                                            JACK_PORT_IS_OUTPUT)):
+                if port.endswith(suffix):
+                    handle = self.lib.jack_port_by_name(self.client, port.encode())
+                    found[port] = self._names(
+                        self.lib.jack_port_get_all_connections(self.client, handle)
+                    ) if handle else []
+            return found
+
+
 class OutputConnections:
     """Which ports every "livegen out" port feeds, read every `interval` s in a thread, so that
     after the engine died the TUI still knows where its notes went (module docstring)."""
@@ -289,27 +363,20 @@ class OutputConnections:
     @property
     def readable(self) -> bool:
         if self.api == rtmidi.API_UNIX_JACK:
-            return shutil.which("jack_lsp") is not None
+            return JackGraph.shared() is not None
         if self.api == rtmidi.API_LINUX_ALSA:
-            return os.path.exists("/proc/asound/seq/clients")
+            return os.path.exists(ALSA_CLIENTS)
         return False
 
     def scan(self) -> dict[str, list[str]] | None:
         """The current connections, or None when they cannot be read."""
         try:
             if self.api == rtmidi.API_UNIX_JACK:
-                jack_lsp = shutil.which("jack_lsp")
-                if jack_lsp is None or ports.jack_server_state() == "down":
-                    return None
-                result = subprocess.run([jack_lsp, "-c"], capture_output=True, text=True,
-                                        timeout=3, stdin=subprocess.DEVNULL,
-                                        env=dict(os.environ, JACK_NO_START_SERVER="1"))
-                if result.returncode != 0:
-                    return None
-                return parse_jack_connections(result.stdout)
+                graph = JackGraph.shared()
+                return graph.outputs(":" + ports.VIRTUAL_OUTPUT_NAME) if graph else None
             if self.api == rtmidi.API_LINUX_ALSA:
-                return parse_alsa_connections(Path("/proc/asound/seq/clients").read_text())
-        except (OSError, subprocess.SubprocessError):
+                return parse_alsa_connections(Path(ALSA_CLIENTS).read_text())
+        except OSError:
             return None
         return None
 
@@ -521,13 +588,14 @@ class StatusLines(Static):
             t.append(f" LEARN {learning}: move a knob ", style="bold black on cyan")
         t.append("\n")
         p50, p99 = s.get("latency_p50_ms"), s.get("latency_p99_ms")
-        lat = f"{p50:.1f} / {p99:.1f} ms" if p50 is not None and p99 is not None else "-- / --"
-        t.append("latency p50/p99 ")
-        t.append(lat, style="bold")
+        t.append("latency p50 ")
+        t.append(f"{p50:.1f}" if p50 is not None else "--", style="bold")
+        t.append(" p99 ")
+        t.append(f"{p99:.1f}" if p99 is not None else "--", style="bold")
         d = s["drops"]
-        t.append(f"   drops: queue {d['queue']} bad {d['malformed']} sysex {d['sysex']} "
-                 f"sense {d['sensing']} echo {d['echo']} skip {d['skipped_steps']}",
-                 style="dim" if not any(d.values()) else "yellow")
+        t.append(f" ms  drops queue {d['queue']} bad {d['malformed']} sysex {d['sysex']} "
+                 f"sense {d['sensing']} echo {d['echo']} late {d['skipped_steps']}",
+                 style="yellow" if any(d.values()) else "")
         self.update(t)
 
 
@@ -555,7 +623,7 @@ class PianoRoll(Widget):
             self.glyphs[i] = (letter, VOICE_COLOURS[i % len(VOICE_COLOURS)])
 
     def legend(self) -> str:
-        return " ".join(f"[{style}]{escape(glyph)}[/]{escape(self.names[part])}"
+        return "  ".join(f"[{style}]{escape(glyph)}[/] {escape(self.names[part])}"
                         for part, (glyph, style) in sorted(self.glyphs.items()))
 
     @staticmethod
@@ -877,10 +945,10 @@ class LivegenApp(App[int]):
         self.port_names: dict[str, str] = {}
         self.connections: OutputConnections | None = None
         self._poller: _Poller | None = None
-        self._starter: threading.Thread | None = None
+        self.starter: threading.Thread | None = None
         self._hold_until = 0.0
         self._seen_serial = 0
-        self._closing = False
+        self._quitting = False
         self._model: str | None = None
         # widgets, kept so that a snapshot updates them while a dialog is on top
         self.banner = Static(id="banner")
@@ -909,9 +977,9 @@ class LivegenApp(App[int]):
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(sig, self.action_force_quit)
-        self._starter = threading.Thread(target=self._start_engine, name="livegen-start",
+        self.starter = threading.Thread(target=self._start_engine, name="livegen-start",
                                          daemon=True)
-        self._starter.start()
+        self.starter.start()
 
     def _start_engine(self) -> None:
         try:
@@ -919,7 +987,7 @@ class LivegenApp(App[int]):
         except Exception as exc:  # EngineError, a bad preset or port: one sentence
             self.post_message(EngineFailed(str(exc) or type(exc).__name__))
             return
-        if self._closing:  # the user quit while it started
+        if self._quitting:  # the user quit while it started
             if self.own_engine:
                 engine.stop()
             return
@@ -941,6 +1009,8 @@ class LivegenApp(App[int]):
             self.connections = None
         self._poller = _Poller(self, engine)
         self._poller.start()
+        names = " and ".join(f"{side} {name}" for side, name in self.port_names.items())
+        self._say(f"engine running ({names}); ? lists the keys")
 
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.failure = message.reason
@@ -948,6 +1018,9 @@ class LivegenApp(App[int]):
         self._say(message.reason, "bold red")
 
     def on_unmount(self) -> None:
+        engine = self.engine
+        if engine is not None and self.own_engine and engine.alive:
+            engine.stop()  # the app ended without quitting (an error): the notes still end
         if self._poller is not None:
             self._poller.halt.set()
         if self.connections is not None:
@@ -985,6 +1058,8 @@ class LivegenApp(App[int]):
     # --------------------------------------------------------------------------- death
 
     def on_engine_died(self, message: EngineDied) -> None:
+        if self._quitting:  # stopped on purpose
+            return
         self.failure = message.reason
         self._banner(f"ENGINE STOPPED: {message.reason}. Resolving its notes…")
         self._say(f"engine stopped: {message.reason}", "bold red")
@@ -1028,12 +1103,10 @@ class LivegenApp(App[int]):
         self.action_force_quit()
 
     def action_force_quit(self) -> None:
-        if self._closing:
+        if self._quitting:
             return
-        self._closing = True
-        if self._poller is not None:
-            self._poller.halt.set()
-        engine = self.engine
+        self._quitting = True
+        engine = self.engine  # the poller keeps reading while it stops (module docstring)
         if engine is not None and self.own_engine and engine.alive:
             self._say("stopping the engine: every note is being ended…")
 
@@ -1266,16 +1339,13 @@ class LivegenApp(App[int]):
         self._model = str(file)
         self._say(f"loading model {file}…")
 
-    # events ------------------------------------------------------------------------
-
-    def on_resize(self, event: events.Resize) -> None:
-        self.roll.refresh()
-
 
 def run_tui(opts: LiveOptions, synth: bool = False) -> int:
     """Run the control panel with the engine in its own process; the exit status."""
     app = LivegenApp(lambda: start_engine(opts, synth), opts, handle_signals=True)
     code = app.run()
+    if app.starter is not None:  # quit while the engine started: it stops it when it is up
+        app.starter.join(70)
     engine = app.engine
     if engine is not None and engine.alive:  # the panel ended some other way: end the notes
         engine.stop()
