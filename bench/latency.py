@@ -6,8 +6,9 @@
    120 to 180 BPM and a melody note on every 16th, each placed up to 3 ms early or up to 15 ms
    late against its step (the follow window is on). The engine timestamps, in its own process,
    each onset's arrival and the accompaniment note-on it sends (`livegen run --stats`), and
-   reports send - max(arrival, boundary). Run headless, with the TUI attached (under tmux), and
-   with the TUI and the monitor synth, in one run, for a fair comparison.
+   reports send - max(arrival, boundary). The bench preset follows every step
+   (follow_threshold 0), so each onset is a sample. Run headless, with the TUI attached (under
+   tmux), and with the TUI and the monitor synth, in one run, for a fair comparison.
 2. Internal-clock emission error: the engine alone on its internal clock at 180 BPM with the
    follow window off; each step's note-on time against the ideal boundary.
 
@@ -165,7 +166,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            follow = preset_file(folder, clock="midi", follow_ms=30.0)
+            follow = preset_file(folder, clock="midi", follow_ms=30.0, follow_threshold=0.0)
             for mode in modes:
                 stats = folder / f"{mode}.json"
                 session = f"lgbench{os.getpid()}"
