@@ -50,6 +50,7 @@ from livegen.tokens import STEPS_PER_BEAT, position_index
 POLL_S = 0.0005  # longest sleep between input polls
 SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
 PROPOSE_S = 0.0015  # compute the step's voices this long before its boundary
+QUIET_S = 0.004  # housekeeping only when the next step event is at least this far away
 WARM_S = 0.001  # while waiting for an expected note, recompute that often to stay in cache
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
 
@@ -156,15 +157,24 @@ class Engine:
         if self.clock_out is not None and self.running:
             for _ in range(self.clock_out.due(now)):
                 self._send([0xF8])
-        if self.watches and self.watches[0].due(now):
-            self._supervise(now)
-        if self.recorder is not None:
-            self.recorder.maybe_flush(now)
-        if now - self.last_status >= self.status_every:
-            self.last_status = now
-            if self.on_status is not None:
-                self.on_status(self.status(now))
+        if self._quiet(now):  # work that may take milliseconds, away from any boundary
+            if self.watches and self.watches[0].due(now):
+                self._supervise(now)
+            if self.recorder is not None:
+                self.recorder.maybe_flush(now)
+            if now - self.last_status >= self.status_every:
+                self.last_status = now
+                if self.on_status is not None:
+                    self.on_status(self.status(now))
         self._wait()
+
+    def _quiet(self, now: float) -> bool:
+        """True when nothing is due for a while: not waiting for a note, and the next step
+        event more than QUIET_S away. Status, port supervision and recording flushes wait for
+        such a moment (each step has one, between emitting and advancing)."""
+        if self.follow_until is not None:
+            return False
+        return self._next_event() - now > QUIET_S
 
     def _wait(self) -> None:
         deadline = self._next_deadline()
@@ -185,8 +195,11 @@ class Engine:
             self.sleep(0)
 
     def _next_deadline(self) -> float:
-        now = self.now()
-        times = [now + POLL_S]
+        return min(self.now() + POLL_S, self._next_event())
+
+    def _next_event(self) -> float:
+        """When the step machine next has something to do (inf: nothing scheduled)."""
+        times = [float("inf")]
         if self.running:
             if not self.emitted:
                 times.append(self.follow_until if self.follow_until is not None

@@ -10,6 +10,7 @@ whose handler still resolves every note.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import queue
 import signal
 import threading
@@ -60,7 +61,7 @@ class EngineProcess:
             except (queue.Empty, OSError, ValueError):
                 return self.last
             if kind == "status":
-                self.last = payload
+                self.last = pickle.loads(payload)
             elif kind == "error":
                 self.error = payload
 
@@ -98,7 +99,10 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the TUI, which sends quit
     try:
-        engine, opened = open_engine(opts, on_status=lambda s: _offer(events, ("status", s)))
+        # pickled here, in the engine's quiet moment, not later by the queue's feeder thread
+        # (which would take the GIL from the worker at any time)
+        engine, opened = open_engine(
+            opts, on_status=lambda s: _offer(events, ("status", pickle.dumps(s))))
     except Exception as exc:  # bad preset, model or port: one sentence back to the TUI
         events.put(("error", str(exc)))
         return
