@@ -246,8 +246,9 @@ class Engine:
 
     def _internal_step(self, now: float) -> None:
         if self.emitted:
-            if now >= self._advance_time():
-                self._advance(now)
+            due = self._advance_time()
+            if now >= due:
+                self._advance(now, due)
             return
         if now < self.boundary:
             self._maybe_propose(now, self.boundary)
@@ -326,7 +327,8 @@ class Engine:
             if step is None:
                 return
             if self.emitted:  # the next boundary came before the advance was due
-                self._advance(event.time)
+                self._advance(event.time, event.time - self.settings.timing.prewindow
+                              * self._step_length())
             if step.index != self.step:
                 self.step = step.index
             self.running = True
@@ -340,8 +342,9 @@ class Engine:
         if not self.follower.running:
             return
         if self.emitted:
-            if now >= self._advance_time():
-                self._advance(now)
+            due = self._advance_time()
+            if now >= due:
+                self._advance(now, due)
             return
         if self.boundary <= now and self.boundary >= 0:
             self._decide(now)
@@ -401,13 +404,16 @@ class Engine:
         self.emitted = True
         self.stats.steps += 1
 
-    def _advance(self, now: float) -> None:
-        late = self.filter.take_onsets(now)
+    def _advance(self, now: float, cutoff: float | None = None) -> None:
+        """Move past the emitted step with its final frame: onsets that arrived after it was
+        emitted and before `cutoff` (the next step's pre-window; `now` by default) join it."""
+        late = self.filter.take_onsets(now if cutoff is None else cutoff)
         onsets, held = self.frame
         if late:
             onsets = sorted(set(onsets) | set(late))
             held = [p for p in held if p not in late]
-            self.onset_at = None
+            if not self.filter.peek_onsets():
+                self.onset_at = None
         pos = self._pos(self.step)
         self.acc.advance(onsets, held, pos, self._pos(self.step + 1))
         self.step += 1
