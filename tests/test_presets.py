@@ -88,7 +88,7 @@ def test_every_shipped_preset_loads(name: str, no_user_presets: Path) -> None:
     assert settings.model == "chorale"
     assert {v.name for v in settings.voices} <= {"alto", "tenor", "bass"}
     for cc, control in settings.learn.items():
-        assert 1 <= cc <= 119 and control in learnable_controls(settings)
+        assert cc in range(1, 120) and control in learnable_controls(settings)
 
 
 def test_shipped_presets_match_their_purpose(no_user_presets: Path) -> None:
