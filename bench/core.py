@@ -1,5 +1,6 @@
 """Speed of the musical core on one CPU thread: the critical path (`accompany` with sampling),
-`advance`, the offline render, and the shipped model's training speed (from its card).
+`advance`, proposing a step's likely frames ahead and emitting one of them (as the live engine
+does), the offline render, and the shipped model's training speed (from its card).
 
     python bench/core.py [--model models/chorale.pt] [--calls 5000]
 
@@ -68,6 +69,34 @@ def main() -> None:
             t_adv.append(t2 - t1)
     report("emit (accompany + sampling)", t_emit, 300)
     report("advance (+ lead, key)", t_adv, 2000)
+    # as the live engine plays a melody: the step's likely frames proposed ahead, then the
+    # onset's frame committed from them
+    t_ahead: list[float] = []
+    t_hit: list[float] = []
+    misses = 0
+    last = -1
+    for i, p in enumerate(melody):
+        onsets = (int(p),) if i % 2 == 0 else ()
+        held = () if onsets else (int(melody[i - 1]),)
+        pos, nxt = i % 16, (i + 1) % 16
+        t0 = time.perf_counter()
+        for frame in acc.likely_frames(last, held):
+            acc.propose(*frame, pos)
+        t1 = time.perf_counter()
+        known = acc.known(onsets, held, pos)
+        acc.emit(onsets, held, pos)
+        t2 = time.perf_counter()
+        acc.advance(onsets, held, pos, nxt)
+        last = onsets[0] if onsets else last
+        if i >= 200 and onsets:
+            t_ahead.append(t1 - t0)
+            if known:
+                t_hit.append(t2 - t1)
+            else:
+                misses += 1
+    report("propose ahead (a step's frames)", t_ahead)
+    report("emit of a frame proposed ahead", t_hit)
+    print(f"{'':34} onsets not foreseen: {misses} of {misses + len(t_hit)}")
     rates = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(5):

@@ -71,6 +71,14 @@ class Accompanist:
         self._base = np.zeros((self.n, VOCAB), dtype=np.float32)
         self.tracker = KeyTracker(half_life_beats=16.0)
         self.key: tuple[int, str] | None = None
+        # the step's uniform draws for sampling, drawn at its first proposal: every proposal
+        # of a step (speculative or not) samples with the same draws, so what plays does not
+        # depend on how many frames were tried before the real one was known
+        self._uniforms: list[float] | None = None
+        # proposals computed for this step, by frame; cleared whenever what they depend on
+        # changes (the model's state, what sounds, the settings, the key)
+        self._proposals: dict[tuple, tuple[list[int], int, bool]] = {}
+        self._proposals_gen = runtime.generation
         self.configure(settings)
 
     # ------------------------------------------------------------------ setup
@@ -97,6 +105,7 @@ class Accompanist:
         self._rebuild_base()
 
     def _rebuild_base(self) -> None:
+        self._proposals.clear()
         base = self._base
         base.fill(0.0)
         density = -self.settings.sampling.density * DENSITY_SCALE
@@ -124,9 +133,16 @@ class Accompanist:
     def propose(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
                 pos: int) -> tuple[list[int], int, bool]:
         """The voices' tokens for this frame, without changing what sounds: the live engine
-        proposes just before a boundary (warm caches, nothing left to compute at the boundary)
-        and commits, or proposes again if an onset arrives first."""
+        proposes ahead for the frames a boundary may bring, then commits the one that came.
+        A frame proposed before in this step (and state) is looked up, not recomputed."""
         rt = self.runtime
+        key = (pos, tuple(onsets), tuple(held))
+        if self._proposals_gen != rt.generation:
+            self._proposals.clear()
+            self._proposals_gen = rt.generation
+        known = self._proposals.get(key)
+        if known is not None:
+            return known
         rt.set_human(onsets, held)
         bias = rt.bias
         np.copyto(bias, self._base)
@@ -140,13 +156,51 @@ class Accompanist:
                 bias[k, PITCH0 + last + leap + 1:] = NEG
         s = self.settings.sampling
         melody = max(max(onsets, default=-1), max(held, default=-1))
-        tokens = rt.accompany(pos, s.temperature, s.top_p, self.rng.random(self.n).tolist(),
-                              self.sounding, s.allow_unison, s.avoid_parallels, self.prev, melody)
-        return tokens, melody, bool(onsets)
+        if self._uniforms is None:
+            self._uniforms = self.rng.random(self.n).tolist()
+        tokens = rt.accompany(pos, s.temperature, s.top_p, self._uniforms, self.sounding,
+                              s.allow_unison, s.avoid_parallels, self.prev, melody)
+        proposal = (tokens, melody, bool(onsets))
+        if self._proposals_gen != rt.generation:  # a jump prepared a new base just now
+            self._proposals.clear()
+            self._proposals_gen = rt.generation
+        self._proposals[key] = proposal
+        return proposal
+
+    def known(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
+              pos: int) -> bool:
+        """Whether this frame's proposal is ready (a commit would not have to compute)."""
+        return (self._proposals_gen == self.runtime.generation
+                and (pos, tuple(onsets), tuple(held)) in self._proposals)
+
+    def likely_frames(self, around: int, held: list[int] | tuple[int, ...]
+                      ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The frames (onsets, held) a coming boundary is likely to bring, most likely first:
+        one new note (`likely_onsets` around the last human note `around`), with the notes
+        held now kept, or all released (a melody played legato or detached)."""
+        frames: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for p in self.likely_onsets(around):
+            kept = tuple(h for h in held if h != p)
+            frames.append(((p,), kept))
+            if kept:
+                frames.append(((p,), ()))
+        return frames
+
+    def likely_onsets(self, around: int, span: int = 12, top: int = 12) -> list[int]:
+        """Pitches the human part may start next, most likely first by the model's `lead`:
+        its `top` favourites and every pitch within `span` semitones of `around` (the last
+        human note; none: -1), inside the human range the model knows."""
+        lo, hi = self.runtime.info.human_range
+        logits = self._lead_logits[PITCH0 + lo:PITCH0 + hi + 1]
+        ranked = [lo + int(i) for i in np.argsort(-logits, kind="stable")]
+        near = set(range(around - span, around + span + 1)) if around >= 0 else set()
+        favourites = set(ranked[:top])
+        return [p for p in ranked if p in near or p in favourites]
 
     def commit(self, proposal: tuple[list[int], int, bool]) -> list[NoteChange]:
         """Play a proposal: the note changes (offs before ons) it makes."""
         tokens, melody, human_onset = proposal
+        self._proposals.clear()  # what sounds changes: every proposal is stale
         changes = self._changes(list(tokens))
         if human_onset or any(c.velocity for c in changes):
             self.prev = [melody, *self.sounding]
@@ -184,6 +238,7 @@ class Accompanist:
         rt = self.runtime
         rt.set_human(onsets, held)
         logits = rt.advance(self.tokens, pos, next_pos)
+        self._uniforms = None
         self._lead_logits = logits
         probs = np.exp(logits - logits.max())
         self.onset_probability = float(probs[PITCH0:].sum() / probs.sum())
@@ -251,6 +306,7 @@ class Accompanist:
         self.sounding = [-1] * self.n
         self.tokens = [REST] * self.n
         self.prev = [-1] * (self.n + 1)
+        self._proposals.clear()
         return changes
 
     def timing_offset(self, step: int, step_seconds: float) -> float:

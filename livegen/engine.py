@@ -9,6 +9,10 @@ example; on JACK no Python runs in the real-time callback), then per step (DESIG
 3. emit: the Accompanist's note changes go out (offs before ons), shifted by swing/humanize;
 4. advance: when the next pre-window opens, the model moves past step t with its final frame.
 
+Between advance and the boundary the worker proposes step t's voices ahead for the frames the
+player is likely to bring (`_maybe_propose`), so that an onset is answered by a lookup and the
+sends; Python's garbage collector runs only in quiet moments (`livegen.collector`).
+
 Time, sleeping and the ports are passed in, so tests drive the engine on a simulated clock with
 in-process ports, and the same code runs on real ports. `NoteLedger` owns every sounding note;
 `shutdown` (on stop, error, signal and exit) sends note-offs, then CC64=0, CC123 and CC120.
@@ -37,6 +41,7 @@ from livegen.clock import (
     InternalClock,
     MidiClockFollower,
 )
+from livegen.collector import QuietCollector
 from livegen.controls import apply_control, from_cc
 from livegen.keys import key_name
 from livegen.midiin import InputFilter, Onset
@@ -49,9 +54,8 @@ from livegen.tokens import STEPS_PER_BEAT, position_index
 
 POLL_S = 0.0005  # longest sleep between input polls
 SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
-PROPOSE_S = 0.0015  # compute the step's voices this long before its boundary
+PROPOSE_S = 0.0015  # speculate only until this long before a boundary, then keep it free
 QUIET_S = 0.004  # housekeeping only when the next step event is at least this far away
-WARM_S = 0.001  # while waiting for an expected note, recompute that often to stay in cache
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
 
 
@@ -67,11 +71,18 @@ class OutPort(Protocol):
 class Stats:
     latency: deque = field(default_factory=lambda: deque(maxlen=100_000))  # onset -> note sent
     emission: deque = field(default_factory=lambda: deque(maxlen=100_000))  # sent - ideal
+    latency_computed: deque = field(default_factory=lambda: deque(maxlen=100_000))  # of them,
+    # the onsets whose frame was not proposed ahead
     shown: dict = field(default_factory=dict)  # percentiles for status, refreshed twice a second
     shown_at: float = float("-inf")
     steps: int = 0
     skipped_steps: int = 0
     sent: int = 0
+    waited_in_vain: int = 0  # follow windows that ended without a note
+    onsets: int = 0  # human onsets received
+    ticks: int = 0  # MIDI clock ticks received
+    ready: int = 0  # onsets whose frame had been proposed ahead (answered by a lookup)
+    computed: int = 0  # onsets whose frame had to be computed on arrival (a chord, a far leap)
 
 
 def percentile_ms(values, q: float) -> float | None:
@@ -114,9 +125,9 @@ class Engine:
         self.follow_until: float | None = None
         self.onset_at: float | None = None  # arrival of the first onset not yet emitted
         self.frame: tuple[list[int], list[int]] = ([], [])
-        # voices computed ahead for a frame: (step, onsets, held, proposal, when); used at
-        # emission if the frame is still the same
-        self.proposal: tuple[int, list[int], list[int], tuple, float] | None = None
+        # frames the boundary may bring, still to be proposed ahead (None: not planned yet)
+        self.plan: list[tuple[tuple[int, ...], tuple[int, ...]]] | None = None
+        self.last_human = -1  # the latest human onset's pitch, around which the plan looks
         self.scheduled: list[tuple[float, float, list[NoteChange]]] = []  # (at, ideal, changes)
         self.silent_steps = 0
         self.takeover = False
@@ -125,20 +136,24 @@ class Engine:
         self.monitors: list = []  # objects with send(message): the monitor synth hears all
         self.recorder: Recorder | None = None
         self.learning: str | None = None  # a control waiting for a knob to be moved
+        self.collector: QuietCollector | None = None  # while `run` runs
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Run until `should_stop()` or a quit control; always ends with every note resolved."""
-        try:
-            self._program_changes()
-            if self.settings.timing.clock == "internal":  # the grid starts when the loop does
-                self.clock.restart(self.now() + 0.05)
-                self.boundary = self.clock.step_time(self.step)
-            while not (self.stopping or should_stop()):
-                self.tick()
-        finally:
-            self.shutdown()
+        """Run until `should_stop()` or a quit control; always ends with every note resolved.
+        Python's garbage collector runs only in quiet moments meanwhile (livegen.collector)."""
+        with QuietCollector() as self.collector:
+            try:
+                self._program_changes()
+                if self.settings.timing.clock == "internal":  # the grid starts with the loop
+                    self.clock.restart(self.now() + 0.05)
+                    self.boundary = self.clock.step_time(self.step)
+                while not (self.stopping or should_stop()):
+                    self.tick()
+            finally:
+                self.shutdown()
+                self.collector = None
 
     def tick(self) -> None:
         """One pass: input, controls, the step machine, scheduled sends, status; then wait."""
@@ -166,6 +181,8 @@ class Engine:
                 self.last_status = now
                 if self.on_status is not None:
                     self.on_status(self.status(now))
+            if self.collector is not None:
+                self.collector.quiet(self.now())
         self._wait()
 
     def _quiet(self, now: float) -> bool:
@@ -204,10 +221,6 @@ class Engine:
             if not self.emitted:
                 times.append(self.follow_until if self.follow_until is not None
                              else self.boundary)
-                if self.proposal is None and self.boundary != float("inf"):
-                    times.append(self.boundary - PROPOSE_S)
-                elif self.follow_until is not None and self.proposal is not None:
-                    times.append(self.proposal[4] + WARM_S)
             else:
                 times.append(self._advance_time())
         if self.scheduled:
@@ -217,7 +230,8 @@ class Engine:
     # ------------------------------------------------------------------ input
 
     def _poll(self, now: float) -> bool:
-        """Take queued input; True if a human onset arrived."""
+        """Take queued input; True if it brought an event for the step machine (a human onset,
+        a clock message), so that a wait ends at once."""
         got = False
         messages = self.inp.poll(QUEUE_LIMIT)
         if len(messages) >= QUEUE_LIMIT:
@@ -232,13 +246,16 @@ class Engine:
             if event is None:
                 continue
             if isinstance(event, Onset):
+                self.stats.onsets += 1
                 got = True
+                self.last_human = event.pitch
                 if self.onset_at is None:
                     self.onset_at = t
                 self.recent.append((self.step, -2, event.pitch))
                 if self.takeover:  # the player is back: hand over at once
                     self._end_takeover()
             elif isinstance(event, ClockEvent):
+                got = True
                 self._clock_event(event)
         return got
 
@@ -258,20 +275,39 @@ class Engine:
             return
         self._decide(now)
 
-    def _maybe_propose(self, now: float, boundary: float) -> None:
-        """Shortly before a boundary, compute the step's voices for the frame as it stands, so
-        that the boundary only has to send them. Used only if the frame is unchanged then.
-
-        Measured here: the model's first call after ~20 ms of other work runs about three
-        times slower than back to back (caches gone cold), so this also keeps it warm."""
-        if self.proposal is None and not self.takeover and boundary - PROPOSE_S <= now:
-            self._propose(now)
-
-    def _propose(self, now: float) -> None:
+    def _frame_now(self) -> tuple[list[int], list[int]]:
         onsets = self.filter.peek_onsets()
-        held = sorted(self.filter.held() - set(onsets))
-        voices = self.acc.propose(onsets, held, self._pos(self.step))
-        self.proposal = (self.step, onsets, held, voices, now)
+        return onsets, sorted(self.filter.held() - set(onsets))
+
+    def _maybe_propose(self, now: float, boundary: float) -> None:
+        """Before a boundary, propose the step's voices ahead, one frame per call (input is
+        polled in between): first the frame as it stands, then the frames the player is likely
+        to bring: one new note, with the held notes kept or released. An onset then only has
+        to look its frame up and send; a frame not foreseen (a chord, a far leap) is computed
+        when it comes. One frame per pass of the loop, which sleeps between passes: a burst of
+        work would starve the MIDI transport's own threads on a small machine (measured: the
+        JACK client then misses cycles and clock ticks are lost). Nothing is proposed ahead in
+        the last PROPOSE_S before the boundary except the frame as it stands, so that the
+        boundary finds the processor free."""
+        if self.takeover:
+            return
+        pos = self._pos(self.step)
+        onsets, held = self._frame_now()
+        if not self.acc.known(onsets, held, pos):
+            self.acc.propose(onsets, held, pos)
+            return
+        if boundary - now < PROPOSE_S:
+            return
+        if self.plan is None:
+            self.plan = self._plan(held)
+        while self.plan:
+            f_onsets, f_held = self.plan.pop(0)
+            if not self.acc.known(f_onsets, f_held, pos):
+                self.acc.propose(f_onsets, f_held, pos)
+                return
+
+    def _plan(self, held: list[int]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        return self.acc.likely_frames(self.last_human, held)
 
     def _decide(self, now: float) -> None:
         """At or after the boundary of a step not yet emitted."""
@@ -286,9 +322,8 @@ class Engine:
                 return
             self._emit(now, by_onset=False)
         elif now >= self.follow_until:
+            self.stats.waited_in_vain += 1
             self._emit(now, by_onset=False)
-        elif self.proposal is None or now - self.proposal[4] >= WARM_S:
-            self._propose(now)  # waiting for the note: stay warm, and ready if it never comes
 
     def _onset_belongs(self, t: float) -> bool:
         return t >= self.boundary - self.settings.timing.prewindow * self._step_length()
@@ -323,6 +358,7 @@ class Engine:
                 self.acc.runtime.reset()
             return
         if event.kind == TICK:
+            self.stats.ticks += 1
             step = self.follower.feed(event)
             if step is None:
                 return
@@ -381,12 +417,8 @@ class Engine:
             if self.takeover:
                 lead_onsets, lead_held, lead_changes = self.acc.lead_step()
                 onsets, held = list(lead_onsets), list(lead_held)
-        proposal, self.proposal = self.proposal, None
-        if proposal is not None and proposal[:3] == (self.step, list(onsets), list(held)):
-            voices = proposal[3]
-        else:
-            voices = self.acc.propose(onsets, held, pos)
-        changes = lead_changes + self.acc.commit(voices)
+        ready = self.acc.known(onsets, held, pos)
+        changes = lead_changes + self.acc.commit(self.acc.propose(onsets, held, pos))
         self.frame = (list(onsets), list(held))
         offset = self.acc.timing_offset(self.step, self._step_length())
         ideal = self.boundary + offset
@@ -396,7 +428,13 @@ class Engine:
         else:
             sent_at = self._play(changes)
             if by_onset and self.onset_at is not None:
-                self.stats.latency.append(sent_at - max(self.onset_at, self.boundary))
+                latency = sent_at - max(self.onset_at, self.boundary)
+                self.stats.latency.append(latency)
+                if ready:
+                    self.stats.ready += 1
+                else:
+                    self.stats.computed += 1
+                    self.stats.latency_computed.append(latency)
             elif self.follow_until is None:
                 self.stats.emission.append(sent_at - ideal)
         self.onset_at = None
@@ -416,6 +454,7 @@ class Engine:
                 self.onset_at = None
         pos = self._pos(self.step)
         self.acc.advance(onsets, held, pos, self._pos(self.step + 1))
+        self.plan = None
         self.step += 1
         self.boundary = self.clock.step_time(self.step) if self.settings.timing.clock == \
             "internal" else float("inf")
@@ -498,7 +537,7 @@ class Engine:
     def _release_all(self) -> None:
         """Every note off: the accompanist's voices rest, the ledger sends the offs."""
         self.scheduled.clear()
-        self.proposal = None
+        self.plan = None
         self.acc.release()
         self.takeover = False
         for m in self.ledger.release():
@@ -506,7 +545,7 @@ class Engine:
 
     def panic(self) -> None:
         self.scheduled.clear()
-        self.proposal = None
+        self.plan = None
         self.acc.release()
         self.takeover = False
         channels = {v.channel for v in self.acc.voices} | {self.settings.takeover.channel}
@@ -609,7 +648,7 @@ class Engine:
             if self.running and not self.emitted:
                 self.boundary = self.clock.step_time(self.step)
         self.settings = settings
-        self.proposal = None
+        self.plan = None
         self.filter.configure(settings.input)
         self.acc.configure(settings)
         new = {(v.name, v.channel, v.enabled) for v in self.acc.voices}

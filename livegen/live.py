@@ -139,6 +139,10 @@ def write_stats(engine: Engine, path: str) -> None:
     measure their own setup."""
     import json
     data = {"latency": list(engine.stats.latency), "emission": list(engine.stats.emission),
+            "latency_computed": list(engine.stats.latency_computed),
+            "ready": engine.stats.ready, "computed": engine.stats.computed,
+            "waited_in_vain": engine.stats.waited_in_vain,
+            "onsets": engine.stats.onsets, "ticks": engine.stats.ticks,
             "steps": engine.stats.steps, "skipped_steps": engine.stats.skipped_steps,
             "drops": engine.status()["drops"]}
     Path(path).write_text(json.dumps(data))

@@ -59,6 +59,7 @@ class Runtime:
         self._machine = self._machine_cpu.clone().to(self.device) if staged \
             else self._machine_cpu
         self._no_prev = [-1] * (self.n_voices + 1)
+        self.generation = 0  # counts state changes (advance, reset, a jump)
         self.reset()  # sets state, and `base`: the next step's context short of its human frame
         self._warm(warmup)
         self.load_seconds = time.perf_counter() - t0
@@ -72,6 +73,7 @@ class Runtime:
     def _set_base(self, base: torch.Tensor, pos: int) -> None:
         self.base = base.float().cpu().numpy()
         self.base_pos = pos
+        self.generation += 1  # what was computed from the old state is stale
 
     def set_human(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int]
                   ) -> None:

@@ -46,7 +46,7 @@ def _die_with_parent() -> None:
 
 
 class JackServer:
-    """One `jackd --no-realtime -n NAME -d dummy` process."""
+    """One `jackd --no-realtime -n NAME -d dummy` process (or a realtime one: see `realtime`)."""
 
     def __init__(
         self,
@@ -54,8 +54,13 @@ class JackServer:
         rate: int = 48000,
         period: int = 128,
         log_path: Path | None = None,
+        realtime: bool = False,
     ) -> None:
+        """`realtime`: run the server and its clients' process threads with realtime
+        scheduling, as JACK users do (needs the right to; the tests use the default, which
+        works anywhere)."""
         self.name = name or unique_server_name()
+        self.realtime = realtime
         self.rate = rate
         self.period = period
         self.log_path = log_path
@@ -83,7 +88,7 @@ class JackServer:
             return
         command = [
             jackd,
-            "--no-realtime",
+            "--realtime" if self.realtime else "--no-realtime",
             "-n",
             self.name,
             "-d",

@@ -90,6 +90,42 @@ def test_follow_window_waits_for_a_late_note_and_plays_right_after_it(model):
     assert eng.stats.latency and max(eng.stats.latency) < 0.001
 
 
+def play_line_and_chord(model, plan: bool):
+    """A melody, some notes late into the follow window, some legato, then a chord."""
+    eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
+    if not plan:
+        eng._plan = lambda held: []  # propose nothing ahead but the frame as it stands
+    t0 = eng.clock.step_time(0)
+    line = [(0, 72, 0.0), (2, 74, 0.004), (4, 76, 0.012), (6, 74, -0.002), (8, 71, 0.020),
+            (10, 72, 0.0)]
+    for i, (step, pitch, late) in enumerate(line):
+        inp.at(t0 + step * STEP + late, [0x90, pitch, 90])
+        if i % 2:  # detached: off before the next note; otherwise legato, off just after it
+            inp.at(t0 + (step + 1.5) * STEP, [0x80, pitch, 0])
+        else:
+            inp.at(t0 + (step + 2) * STEP + late + 0.003, [0x80, pitch, 0])
+    chord = t0 + 12 * STEP + 0.005
+    for pitch in (67, 71, 74):
+        inp.at(chord, [0x90, pitch, 90])
+    run_until(eng, clock, t0 + 16 * STEP)
+    eng.shutdown()
+    return eng, out
+
+
+def test_melody_onsets_find_their_voices_proposed_ahead_and_play_the_same(model):
+    eng, out = play_line_and_chord(model, plan=True)
+    assert eng.stats.ready >= 5  # the line's notes (the first may fall outside the plan)
+    assert eng.stats.computed <= 2  # the chord, and perhaps the first note
+    assert out.hanging() == set()
+    # proposing ahead only moves the work earlier: the same notes, at the same times within
+    # the simulated clock's polling granularity
+    plain, plain_out = play_line_and_chord(model, plan=False)
+    assert plain.stats.computed >= 5  # only the early note was known before it came
+    assert [m for _, m in out.sent] == [m for _, m in plain_out.sent]
+    assert all(abs(a - b) < 0.001 for (a, _), (b, _) in zip(out.sent, plain_out.sent,
+                                                            strict=True))
+
+
 def test_takeover_after_silent_bars_and_hand_back(model):
     eng, clock, inp, out = make(model)
     eng.settings = replace(eng.settings, takeover=TakeoverSettings(enabled=True, bars=1,
