@@ -75,10 +75,13 @@ class Accompanist:
         # of a step (speculative or not) samples with the same draws, so what plays does not
         # depend on how many frames were tried before the real one was known
         self._uniforms: list[float] | None = None
-        # proposals computed for this step, by frame; cleared whenever what they depend on
-        # changes (the model's state, what sounds, the settings, the key)
+        # proposals computed for this step, by frame; stale whenever what they depend on
+        # changes (the model's state, what sounds, the settings, the key): `_stale` marks it,
+        # and the next look (`_cache`) empties the dict, so a commit frees nothing before the
+        # notes are sent
         self._proposals: dict[tuple, tuple[list[int], int, bool]] = {}
         self._proposals_gen = runtime.generation
+        self._stale = False
         self.configure(settings)
 
     # ------------------------------------------------------------------ setup
@@ -105,7 +108,7 @@ class Accompanist:
         self._rebuild_base()
 
     def _rebuild_base(self) -> None:
-        self._proposals.clear()
+        self._stale = True
         base = self._base
         base.fill(0.0)
         density = -self.settings.sampling.density * DENSITY_SCALE
@@ -137,10 +140,7 @@ class Accompanist:
         A frame proposed before in this step (and state) is looked up, not recomputed."""
         rt = self.runtime
         key = (pos, tuple(onsets), tuple(held))
-        if self._proposals_gen != rt.generation:
-            self._proposals.clear()
-            self._proposals_gen = rt.generation
-        known = self._proposals.get(key)
+        known = self._cache().get(key)
         if known is not None:
             return known
         rt.set_human(onsets, held)
@@ -161,17 +161,21 @@ class Accompanist:
         tokens = rt.accompany(pos, s.temperature, s.top_p, self._uniforms, self.sounding,
                               s.allow_unison, s.avoid_parallels, self.prev, melody)
         proposal = (tokens, melody, bool(onsets))
-        if self._proposals_gen != rt.generation:  # a jump prepared a new base just now
-            self._proposals.clear()
-            self._proposals_gen = rt.generation
-        self._proposals[key] = proposal
+        self._cache()[key] = proposal  # (after a jump, accompany prepared a new base)
         return proposal
 
     def known(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
               pos: int) -> bool:
         """Whether this frame's proposal is ready (a commit would not have to compute)."""
-        return (self._proposals_gen == self.runtime.generation
-                and (pos, tuple(onsets), tuple(held)) in self._proposals)
+        return (pos, tuple(onsets), tuple(held)) in self._cache()
+
+    def _cache(self) -> dict[tuple, tuple[list[int], int, bool]]:
+        """This step's proposals, emptied first if they went stale."""
+        if self._stale or self._proposals_gen != self.runtime.generation:
+            self._proposals.clear()
+            self._proposals_gen = self.runtime.generation
+            self._stale = False
+        return self._proposals
 
     def likely_frames(self, around: int, held: list[int] | tuple[int, ...]
                       ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -200,7 +204,7 @@ class Accompanist:
     def commit(self, proposal: tuple[list[int], int, bool]) -> list[NoteChange]:
         """Play a proposal: the note changes (offs before ons) it makes."""
         tokens, melody, human_onset = proposal
-        self._proposals.clear()  # what sounds changes: every proposal is stale
+        self._stale = True  # what sounds changes: every proposal is stale
         changes = self._changes(list(tokens))
         if human_onset or any(c.velocity for c in changes):
             self.prev = [melody, *self.sounding]
@@ -306,7 +310,7 @@ class Accompanist:
         self.sounding = [-1] * self.n
         self.tokens = [REST] * self.n
         self.prev = [-1] * (self.n + 1)
-        self._proposals.clear()
+        self._stale = True
         return changes
 
     def timing_offset(self, step: int, step_seconds: float) -> float:

@@ -71,8 +71,8 @@ class OutPort(Protocol):
 class Stats:
     latency: deque = field(default_factory=lambda: deque(maxlen=100_000))  # onset -> note sent
     emission: deque = field(default_factory=lambda: deque(maxlen=100_000))  # sent - ideal
-    latency_computed: deque = field(default_factory=lambda: deque(maxlen=100_000))  # of them,
-    # the onsets whose frame was not proposed ahead
+    # the latency of the onsets whose frame was not proposed ahead (computed on arrival)
+    latency_computed: deque = field(default_factory=lambda: deque(maxlen=100_000))
     shown: dict = field(default_factory=dict)  # percentiles for status, refreshed twice a second
     shown_at: float = float("-inf")
     steps: int = 0
