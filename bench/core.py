@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from livegen.accompanist import Accompanist
+from livegen.model.runtime import Runtime
 from livegen.paths import demo_melody, model_path
 from livegen.presets import find_preset, load_preset
 from livegen.render import render
-from livegen.runtime import Runtime
 
 
 def pct(samples: list[float], q: float) -> float:

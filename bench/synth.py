@@ -12,7 +12,7 @@ import argparse
 import statistics
 import time
 
-from livegen.midifile import Note, Part
+from livegen.midi.midifile import Note, Part
 from livegen.synth import SAMPLE_RATE, Synth, render_parts
 
 

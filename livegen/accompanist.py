@@ -10,8 +10,8 @@ Per step the caller gives the human frame (onsets and held pitches) and the posi
 are an additive bias on the logits: key lock (a hard pitch mask), each voice's range, the
 largest leap, no HOLD for a silent voice, REST only for a muted voice, and a density bias on
 REST/HOLD; in the sampler, no unison doubling and no parallel fifths or octaves (see
-livegen.sampler). `advance` also prepares `onset_probability` for the next step (the follow window)
-and the lead logits that takeover samples from.
+livegen.model.heads). `advance` also prepares `onset_probability` for the next step (the follow
+window) and the lead logits that takeover samples from.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livegen.keys import KeyTracker, parse_key, scale_pitch_classes
-from livegen.runtime import Runtime
+from livegen.model.runtime import Runtime
+from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
 from livegen.settings import DEFAULT_PROGRAMS, Settings
-from livegen.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
+from livegen.tonality import KeyTracker, parse_key, scale_pitch_classes
 
 NEG = float("-inf")
 DENSITY_SCALE = 2.0  # logit shift on REST and HOLD at density -1 / +1

@@ -36,9 +36,9 @@ def _model_file(args: argparse.Namespace, settings) -> Path:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from livegen.accompanist import Accompanist
+    from livegen.model.runtime import Runtime
     from livegen.paths import demo_melody
     from livegen.render import render
-    from livegen.runtime import Runtime
 
     settings = load_settings(args.preset)
     melody = args.melody or demo_melody()
@@ -84,7 +84,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from livegen.live import LiveOptions, run_headless
+    from livegen.session import LiveOptions, run_headless
 
     opts = LiveOptions.from_args(args)
     if args.headless:
@@ -94,7 +94,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_ports(args: argparse.Namespace) -> int:
-    from livegen import ports
+    from livegen.midi import ports
 
     api = ports.resolve_api(args.midi_api)
     inputs, outputs = ports.list_ports(api)
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N pieces of each split")
     p.set_defaults(func=_cmd_eval)
 
-    from livegen.live import add_live_arguments
+    from livegen.session import add_live_arguments
     p = sub.add_parser("run", help="play live: listen on a MIDI port, accompany on another",
                        description="Run the live engine. By default it creates a virtual input "
                        "'livegen in' and output 'livegen out'; connect your keyboard or DAW "
@@ -211,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from livegen.midifile import MidiFileError
-    from livegen.modelfile import ModelFileError
-    from livegen.ports import PortError
+    from livegen.midi.midifile import MidiFileError
+    from livegen.midi.ports import PortError
+    from livegen.model.modelfile import ModelFileError
     from livegen.presets import PresetError
     from livegen.synth import SynthError
     return (MidiFileError, ModelFileError, PresetError, PortError, SynthError,

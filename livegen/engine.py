@@ -30,7 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from livegen.accompanist import LEAD, Accompanist, NoteChange
-from livegen.clock import (
+from livegen.collector import QuietCollector
+from livegen.controls import apply_control, from_cc
+from livegen.midi.clock import (
     CONTINUE,
     POSITION,
     START,
@@ -41,16 +43,14 @@ from livegen.clock import (
     InternalClock,
     MidiClockFollower,
 )
-from livegen.collector import QuietCollector
-from livegen.controls import apply_control, from_cc
-from livegen.keys import key_name
-from livegen.midiin import InputFilter, Onset
-from livegen.notes import NoteLedger
+from livegen.midi.inputfilter import InputFilter, Onset
+from livegen.midi.ledger import NoteLedger
+from livegen.midi.recorder import Recorder
+from livegen.model.runtime import Runtime
+from livegen.model.tokens import STEPS_PER_BEAT, position_index
 from livegen.paths import user_data
-from livegen.recorder import Recorder
-from livegen.runtime import Runtime
 from livegen.settings import Settings
-from livegen.tokens import STEPS_PER_BEAT, position_index
+from livegen.tonality import key_name
 
 POLL_S = 0.0005  # longest sleep between input polls
 SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing

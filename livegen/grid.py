@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livegen.midifile import Note
-from livegen.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT
+from livegen.midi.midifile import Note
+from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT
 
 
 @dataclass(frozen=True)

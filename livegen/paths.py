@@ -10,10 +10,15 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def shipped(kind: str) -> Path:
-    """The folder of shipped `models` or `presets`: inside the package when installed from a
-    wheel, at the top of the checkout otherwise."""
-    inside = _PACKAGE / kind
-    return inside if inside.is_dir() else _PACKAGE.parent / kind
+    """The folder of shipped `models` or `presets`, found on the package's search path the same
+    way `livegen.train` is (livegen/__init__.py): inside the package in a wheel, at the top of
+    the checkout otherwise."""
+    import livegen
+
+    for root in livegen.__path__:
+        if (Path(root) / kind).is_dir():
+            return Path(root) / kind
+    return _PACKAGE / kind
 
 
 def demo_melody() -> Path:

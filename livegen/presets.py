@@ -18,7 +18,7 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
                 split (0..127)
     [sampling]  temperature (above 0, at most 5), top_p (above 0, at most 1), density (-1..1),
                 key_lock ("off" | "auto" | a key such as "C major", "F# minor", "Bb", "Am";
-                stored in the canonical spelling of `livegen.keys.key_name`), max_leap (1..24),
+                stored in the canonical spelling of `livegen.tonality.key_name`), max_leap (1..24),
                 allow_unison (bool), avoid_parallels (bool)
     [timing]    clock ("internal"|"midi"), bpm (20..300), beats_per_bar (1..8),
                 prewindow (0..1), follow_ms (0..200), follow_threshold (0..1), swing (0..0.5),
@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from livegen import paths
-from livegen.keys import key_name, parse_key
 from livegen.settings import (
     DEFAULT_PROGRAMS,
     InputSettings,
@@ -64,6 +63,7 @@ from livegen.settings import (
     TimingSettings,
     VoiceSettings,
 )
+from livegen.tonality import key_name, parse_key
 
 __all__ = [
     "CONTROL_RANGES",

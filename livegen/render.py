@@ -16,8 +16,8 @@ import numpy as np
 
 from livegen.accompanist import Accompanist, NoteChange
 from livegen.grid import StepNote, human_frames, skyline, to_steps
-from livegen.midifile import MidiFileError, Note, Part, read_notes, write_parts
-from livegen.tokens import STEPS_PER_BEAT, position_index
+from livegen.midi.midifile import MidiFileError, Note, Part, read_notes, write_parts
+from livegen.model.tokens import STEPS_PER_BEAT, position_index
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from livegen.midifile import Part
+from livegen.midi.midifile import Part
 
 SAMPLE_RATE = 48000
 POLYPHONY = 32

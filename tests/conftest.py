@@ -10,10 +10,10 @@ Usage in a test file:
 
 `jack_server` (session scope) starts `jackd --no-realtime -n lgtest-<pid>-<hex> -d dummy`,
 sets JACK_DEFAULT_SERVER, JACK_NO_START_SERVER=1 and LIVEGEN_CLIENT_NAME=livegen-<pid> (so
-livegen's JACK clients do not collide with another run's; livegen.ports explains why) in os.environ
-for the whole session, yields the server name and stops the server by its PID at the end. Test
-clients are named NAME-<pid> for the same reason (`client.name` has the full name). A missing
-jackd fails the tests that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
+livegen's JACK clients do not collide with another run's; livegen.midi.ports explains why) in
+os.environ for the whole session, yields the server name and stops the server by its PID at the
+end. Test clients are named NAME-<pid> for the same reason (`client.name` has the full name).
+A missing jackd fails the tests that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class JackTestClient:
     """A second JACK client with its own MIDI ports, connected to other ports by name substring.
 
     Each port is a fresh rtmidi object (python-rtmidi cannot reopen a virtual port on the same
-    object); `close()` frees them all, which `del` alone would not do. Like livegen.ports it lets
-    a JACK graph change settle (SETTLE_S) before sending on a new connection or closing a port.
+    object); `close()` frees them all, which `del` alone would not do. Like livegen.midi.ports it
+    lets a JACK graph change settle (SETTLE_S) before sending on a new connection or closing a port.
     """
 
     SETTLE_S = 0.05
@@ -160,7 +160,7 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     saved = {key: os.environ.get(key) for key in _JACK_ENV}
     os.environ["JACK_DEFAULT_SERVER"] = server.name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    # jackd2 client names must be unique across servers while clients open (see livegen.ports)
+    # jackd2 client names must be unique across servers while clients open (see livegen.midi.ports)
     os.environ["LIVEGEN_CLIENT_NAME"] = f"livegen-{os.getpid()}"
     try:
         yield server.name

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from livegen.engine import Engine
-from livegen.runtime import Runtime
+from livegen.model.runtime import Runtime
 from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
 from tests.fakes import FakeIn, FakeOut, SimTime
 from tests.util import tiny_model

@@ -1,6 +1,6 @@
 from livegen.grid import StepNote, human_frames, skyline, to_steps, token_notes, voice_tokens
-from livegen.midifile import Note
-from livegen.tokens import HOLD, REST, lead_token, pitch_token
+from livegen.midi.midifile import Note
+from livegen.model.tokens import HOLD, REST, lead_token, pitch_token
 
 
 def test_onsets_quantize_to_the_nearest_sixteenth():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from livegen.accompanist import LEAD, Accompanist
-from livegen.keys import scale_pitch_classes
+from livegen.model.runtime import Runtime
 from livegen.render import render
-from livegen.runtime import Runtime
 from livegen.settings import SamplingSettings, Settings, VoiceSettings
+from livegen.tonality import scale_pitch_classes
 from tests.util import scale_melody, tiny_model
 
 
@@ -147,8 +147,8 @@ def test_parallel_fifths_and_octaves_are_avoided_on_request(runtime, tmp_path, a
     """With a random net, parallels happen unless the rule forbids them; with it, none at all
     (counted by the evaluation's own metric, melody included)."""
     from livegen.grid import human_frames
+    from livegen.model.tokens import lead_token
     from livegen.render import perform
-    from livegen.tokens import lead_token
     from livegen.train.metrics import Score, measure
 
     melody = [60, 62, 64, 65, 67, 65, 64, 62] * 8

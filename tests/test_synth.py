@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from jackserver import NO_JACK_ENV, JackServer, JackServerError, jackd_path
 
-from livegen.midifile import Note, Part
+from livegen.midi.midifile import Note, Part
 from livegen.synth import (
     PANIC_FADE,
     MonitorOutput,

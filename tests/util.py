@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from livegen import modelfile
-from livegen.midifile import Note, Part, write_parts
+from livegen.midi.midifile import Note, Part, write_parts
+from livegen.model import modelfile
 from livegen.train.model import DuetModel, ModelConfig
 
 VOICES = [("alto", 53, 77), ("tenor", 46, 69), ("bass", 34, 64)]

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from livegen.grid import StepNote, human_frames, skyline, to_steps, voice_tokens
-from livegen.midifile import MidiFileError, Note, read_notes
-from livegen.tokens import HOLD, PITCH0, STEPS_PER_BEAT, lead_token, position_index
+from livegen.midi.midifile import MidiFileError, Note, read_notes
+from livegen.model.tokens import HOLD, PITCH0, STEPS_PER_BEAT, lead_token, position_index
 
 CHORALE_VOICES = ("alto", "tenor", "bass")
 # Inclusive MIDI ranges: the usual SATB compass, a step wider each side (Bach's own lines sit

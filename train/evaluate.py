@@ -18,10 +18,10 @@ import torch.nn.functional as F
 
 from livegen.accompanist import Accompanist
 from livegen.grid import human_frames
+from livegen.model.runtime import Runtime
+from livegen.model.tokens import lead_token
 from livegen.render import perform
-from livegen.runtime import Runtime
 from livegen.settings import Settings
-from livegen.tokens import lead_token
 from livegen.train import data as data_mod
 from livegen.train.harmonizer import harmonize
 from livegen.train.metrics import Counts, Score, measure

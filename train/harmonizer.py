@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livegen.tokens import HOLD, REST, pitch_token
+from livegen.model.tokens import HOLD, REST, pitch_token
 
 from .metrics import melody_key, onsets, sounding
 

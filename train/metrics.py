@@ -14,8 +14,8 @@ from itertools import combinations
 
 import numpy as np
 
-from livegen.keys import detect_key, scale_pitch_classes
-from livegen.tokens import HOLD, PITCH0
+from livegen.model.tokens import HOLD, PITCH0
+from livegen.tonality import detect_key, scale_pitch_classes
 
 CONSONANT = (0, 3, 4, 7, 8, 9)  # unison/octave, thirds, fifth, sixths (mod 12)
 FOURTH = 5  # consonant against the melody unless the voice is the lowest one sounding

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livegen.tokens import HUMAN_DIM, N_POSITIONS, VOCAB
+from livegen.model.tokens import HUMAN_DIM, N_POSITIONS, VOCAB
 
 
 @dataclass

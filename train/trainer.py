@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from livegen import modelfile
-from livegen.runtime import pick_device
+from livegen.model import modelfile
+from livegen.model.runtime import pick_device
 from livegen.train import data as data_mod
 from livegen.train.config import TrainConfig
 from livegen.train.model import DuetModel, ModelConfig

@@ -1,7 +1,7 @@
 """The model kept warm in memory: recurrent state on its device, inputs preallocated.
 
 `Runtime` wraps a loaded model file. `accompany` (the critical path) runs the model's heads and
-the voice-by-voice sampling on the CPU in numpy (`livegen.sampler.Heads`); `advance` runs the
+the voice-by-voice sampling on the CPU in numpy (`livegen.model.heads.Heads`); `advance` runs the
 recurrent update and prepares the next step (TorchScript, on the model's device: CPU here, CUDA
 when asked for and present) after the notes are sent.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livegen import modelfile
-from livegen.sampler import Heads, Stepper
-from livegen.tokens import HUMAN_DIM, VOCAB
+from livegen.model import modelfile
+from livegen.model.heads import Heads, Stepper
+from livegen.model.tokens import HUMAN_DIM, VOCAB
 
 
 def pick_device(device: str) -> str:

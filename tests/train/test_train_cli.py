@@ -3,9 +3,9 @@
 import subprocess
 import sys
 
-from livegen import modelfile
 from livegen.cli import main
-from livegen.midifile import Note, Part, write_parts
+from livegen.midi.midifile import Note, Part, write_parts
+from livegen.model import modelfile
 
 
 def make_folder(folder, n=5):

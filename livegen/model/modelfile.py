@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from livegen.tokens import HUMAN_DIM, N_POSITIONS, STEPS_PER_BEAT, VOCAB
+from livegen.model.tokens import HUMAN_DIM, N_POSITIONS, STEPS_PER_BEAT, VOCAB
 
 FORMAT = "livegen-model"
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from livegen.notes import NoteLedger
+from livegen.midi.ledger import NoteLedger
 
 
 def test_note_on_and_off_send_the_raw_messages():

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from livegen import modelfile
-from livegen.runtime import Runtime
-from livegen.sampler import Heads, top_p_sample
-from livegen.tokens import HOLD, HUMAN_DIM, PITCH0, REST, VOCAB
+from livegen.model import modelfile
+from livegen.model.heads import Heads, top_p_sample
+from livegen.model.runtime import Runtime
+from livegen.model.tokens import HOLD, HUMAN_DIM, PITCH0, REST, VOCAB
 from tests.util import tiny_model
 
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from livegen.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
-from livegen.midiin import InputFilter, Onset
+from livegen.midi.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
+from livegen.midi.inputfilter import InputFilter, Onset
 from livegen.settings import InputSettings
 
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from livegen.tokens import HOLD, REST, pitch_token
+from livegen.model.tokens import HOLD, REST, pitch_token
 from livegen.train.metrics import Counts, Score, evaluate, measure, sounding
 
 WIDE = (0, 127)

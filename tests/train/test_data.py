@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from livegen.tokens import HOLD, PITCH0, REST, position_index
+from livegen.model.tokens import HOLD, PITCH0, REST, position_index
 from livegen.train import data as D
 
 music21 = pytest.importorskip("music21")

@@ -1,6 +1,6 @@
 import pytest
 
-from livegen.keys import (
+from livegen.tonality import (
     MAJOR_PROFILE,
     MINOR_PROFILE,
     KeyTracker,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from livegen.tokens import HOLD, PITCH0, REST, VOCAB
+from livegen.model.tokens import HOLD, PITCH0, REST, VOCAB
 
 _P = np.arange(128)
 _GAP = np.abs(_P[None, :] - _P[:, None]) % 12  # [q, p]

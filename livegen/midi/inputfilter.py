@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from livegen.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
+from livegen.midi.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
 from livegen.settings import InputSettings
 
 MAX_PENDING = 256  # onsets kept while nobody collects them (e.g. transport stopped)

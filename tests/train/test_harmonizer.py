@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livegen.tokens import HOLD, REST, pitch_token
+from livegen.model.tokens import HOLD, REST, pitch_token
 from livegen.train.harmonizer import choose_triad, harmonize, voice_chord
 from livegen.train.metrics import Score, measure, sounding
 

@@ -17,7 +17,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from livegen.live import LiveOptions
+from livegen.session import LiveOptions
 
 
 class EngineError(Exception):
@@ -90,7 +90,7 @@ def _offer(events: Any, item: tuple[str, Any]) -> None:
 
 
 def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
-    from livegen.live import open_engine, run_engine
+    from livegen.session import open_engine, run_engine
 
     # never let unread snapshots keep this process from exiting (the queue's feeder thread
     # would otherwise wait for the reader to drain its pipe)

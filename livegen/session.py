@@ -78,8 +78,8 @@ def load_live_settings(opts: LiveOptions) -> Settings:
 
 def open_engine(opts: LiveOptions, on_status=None) -> tuple[Engine, list]:
     """Model first (a bad model file fails before any port is created), then the ports."""
-    from livegen import ports
-    from livegen.runtime import Runtime
+    from livegen.midi import ports
+    from livegen.model.runtime import Runtime
 
     settings = load_live_settings(opts)
     model = Path(opts.model) if opts.model else model_path(settings.model)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from livegen import modelfile
-from livegen.tokens import HUMAN_DIM, VOCAB
+from livegen.model import modelfile
+from livegen.model.tokens import HUMAN_DIM, VOCAB
 from tests.util import tiny_model
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from livegen.clock import (
+from livegen.midi.clock import (
     CONTINUE,
     POSITION,
     START,

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from livegen import ports
 from livegen.engine import Engine
-from livegen.runtime import Runtime
+from livegen.midi import ports
+from livegen.model.runtime import Runtime
 from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
 
-MODEL = Path(__file__).resolve().parent.parent / "models" / "chorale.pt"
+MODEL = Path(__file__).resolve().parents[2] / "models" / "chorale.pt"
 
 
 class Logged:
@@ -294,7 +294,7 @@ def test_input_hygiene_on_the_wire(jack_client):
         tester.send([0x90, 67, 0])  # velocity 0 = note-off
         time.sleep(0.1)
         assert 67 not in f.held()
-        # SysEx and active sensing are dropped inside RtMidi (livegen.ports); the two
+        # SysEx and active sensing are dropped inside RtMidi (livegen.midi.ports); the two
         # malformed messages reach the filter and are counted and dropped
         assert f.counters.messages == 2 + 501 + 2
         assert f.counters.malformed == 2 and f.counters.notes == 1

@@ -1,4 +1,4 @@
-"""livegen.ports over a real JACK dummy server (see conftest.py for the fixtures)."""
+"""livegen.midi.ports over a real JACK dummy server (see conftest.py for the fixtures)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import rtmidi
 from conftest import JackTestClient
 from jackserver import JackServer
 
-from livegen import ports
-from livegen.ports import (
+from livegen.midi import ports
+from livegen.midi.ports import (
     MidiInput,
     MidiOutput,
     PortError,
@@ -30,7 +30,7 @@ MakeClient = Callable[..., JackTestClient]
 
 @pytest.fixture
 def opened() -> Iterator[list[MidiInput | MidiOutput]]:
-    """Ports a test opens through livegen.ports; all are closed after it."""
+    """Ports a test opens through livegen.midi.ports; all are closed after it."""
     ports_opened: list[MidiInput | MidiOutput] = []
     yield ports_opened
     for port in ports_opened:

@@ -25,21 +25,15 @@ import pytest
 from conftest import JackTestClient
 
 from livegen import paths
-from livegen.live import LiveOptions
-from livegen.ports import CLIENT_NAME_ENV
+from livegen.midi.ports import CLIENT_NAME_ENV
+from livegen.midi.rescue import parse_alsa_connections, release_messages
 from livegen.presets import PresetError, find_preset, load_preset
+from livegen.session import LiveOptions
 from livegen.settings import Settings
-from livegen.tui import (
-    KEYMAP,
-    HelpScreen,
-    LivegenApp,
-    PickScreen,
-    next_key_lock,
-    parse_alsa_connections,
-    release_messages,
-    start_engine,
-    step_value,
-)
+from livegen.tui import KEYMAP, LivegenApp
+from livegen.tui.poller import start_engine
+from livegen.tui.screens import HelpScreen, PickScreen
+from livegen.tui.values import next_key_lock, step_value
 
 OPTS = LiveOptions(input=None, output=None, midi_api="jack", seed=1)
 SHARED = f"tui-shared-{os.getpid()}"  # JACK client names, so the tester finds the right engine

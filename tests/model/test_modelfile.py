@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from livegen import modelfile
-from livegen.modelfile import ModelFileError
+from livegen.model import modelfile
+from livegen.model.modelfile import ModelFileError
 from tests.util import tiny_model
 
 
