@@ -8,7 +8,7 @@ import torch
 
 from livegen.midi.midifile import Note, Part, write_parts
 from livegen.model import modelfile
-from livegen.train.model import DuetModel, ModelConfig
+from livegen.model.network import DuetModel, ModelConfig
 
 VOICES = [("alto", 53, 77), ("tenor", 46, 69), ("bass", 34, 64)]
 

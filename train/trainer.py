@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from livegen.model import modelfile
+from livegen.model.network import DuetModel, ModelConfig
 from livegen.model.runtime import pick_device
 from livegen.train import data as data_mod
 from livegen.train.config import TrainConfig
-from livegen.train.model import DuetModel, ModelConfig
 
 
 def load_dataset(cfg: TrainConfig, log=print) -> data_mod.Dataset:

@@ -1,15 +1,40 @@
-"""The model file: TorchScript with livegen's metadata embedded. Export and load, one place each.
+"""The model file: weights and metadata, no code. Export and load, one place each.
 
-The file is a TorchScript zip archive with an extra file `livegen.json`: format version,
-vocabulary, steps per beat, voices with names and ranges, training data and command, evaluation
-figures. Loading reads and checks that JSON with `zipfile` first, so a foreign or corrupt file is
-refused before torch touches it, then loads the TorchScript and checks the shapes of its methods.
-A switch to `torch.export` later changes only this module.
+Decision: a model file is data. It is a `torch.save` zip of one dict,
+
+    {"format": "livegen-model", "format_version": 2,
+     "meta": {...},           # JSON values: vocabulary, steps per beat, voices with names and
+                              # ranges, voice order, human range, training data and command,
+                              # hyper-parameters, evaluation figures (`ModelInfo.to_json`)
+     "config": {...},         # `network.ModelConfig.to_dict()`: what rebuilds the network
+     "state_dict": {...}}     # name -> tensor, the network's weights
+
+and `load` reads it with `torch.load(..., weights_only=True)`, whose unpickler builds only
+tensors and plain containers and refuses any other object, so nothing in a file runs. The
+network itself is livegen's own code (`livegen.model.network.DuetModel`): `load` builds it from
+the file's config (once each size in it shows in one of the file's weights, so a config cannot
+make livegen allocate more than the file holds), checks every weight's name, shape and type
+against that net, loads the weights, and scripts it with `torch.jit.script`, so the runtime
+calls the same TorchScript methods, as fast and as warm, as when the file itself was
+TorchScript.
+
+Format 1 (livegen 0.1) was a TorchScript archive with `livegen.json` inside. TorchScript carries
+code, and `torch.jit.load` runs it (a scripted `__setstate__` runs at load), so livegen no
+longer loads such files, nor any other file with code in it (a TorchScript archive, a pickle
+that names a function): each is refused with one sentence, before anything in it is unpickled
+or compiled. A format-1 file is recognised from its zip directory alone and the sentence names
+`python -m livegen.model.convert OLD NEW`, which copies its weights and metadata into format 2
+without running its code (see that module), or retraining with `livegen train`.
+
+Every refusal is a `ModelFileError` whose message is one sentence that starts with the file's
+path and says what to do.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
+import shlex
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +42,16 @@ from typing import Any
 
 import torch
 
+from livegen.model.network import DuetModel, ModelConfig
 from livegen.model.tokens import HUMAN_DIM, N_POSITIONS, STEPS_PER_BEAT, VOCAB
 
 FORMAT = "livegen-model"
-FORMAT_VERSION = 1
-META_NAME = "livegen.json"
+FORMAT_VERSION = 2
+TORCHSCRIPT_VERSION = 1  # the last format that was a TorchScript archive
+META_NAME = "livegen.json"  # the metadata entry of a format-1 (TorchScript) file
 METHODS = ("init_state", "context", "context_base", "context_human", "voice_logits",
            "voice_condition", "head_weights", "lead", "advance")
+_KEYS = {"format", "format_version", "meta", "config", "state_dict"}
 
 
 class ModelFileError(Exception):
@@ -53,22 +81,115 @@ class ModelInfo:
         }
 
 
-def export(module: torch.nn.Module, info: ModelInfo, path: str | Path) -> Path:
-    """Script `module` (a train.model.DuetModel) and save it with its metadata."""
+def export(module: DuetModel, info: ModelInfo, path: str | Path) -> Path:
+    """Save `module`'s config and weights with `info` as a model file (written atomically)."""
+    if not isinstance(module, DuetModel):
+        raise TypeError(f"export takes a DuetModel, not {type(module).__name__}")
+    if info.order != module.config.order or len(info.voices) != module.config.n_voices:
+        raise ValueError(f"the metadata's {len(info.voices)} voices in order {info.order} do "
+                         f"not match the network's {module.config.n_voices} in order "
+                         f"{module.config.order}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    scripted = torch.jit.script(module.cpu().eval())
-    meta = json.dumps(info.to_json(), indent=1, sort_keys=True)
+    meta = json.loads(json.dumps(info.to_json()))  # plain JSON values only: tuples become lists
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta,
+               "config": module.config.to_dict(), "state_dict": weights}
     tmp = path.with_suffix(path.suffix + ".partial")
-    torch.jit.save(scripted, str(tmp), _extra_files={META_NAME: meta})
+    torch.save(payload, tmp)
     tmp.replace(path)  # never leave a half-written model where a preset points
     return path
 
 
 def read_info(path: str | Path) -> ModelInfo:
-    """The metadata of a model file, checked, without loading any weights."""
+    """The metadata of a model file, checked (the file is read whole: it is one small pickle)."""
     path = Path(path)
-    meta = _read_meta(path)
+    return info_from_meta(path, _read(path)["meta"])
+
+
+def load(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, ModelInfo]:
+    """Build livegen's network from a model file's config and weights, scripted, on `device`;
+    checks format, version, metadata, every weight's name and shape, and the methods' shapes."""
+    path = Path(path)
+    payload = _read(path)
+    info = info_from_meta(path, payload["meta"])
+    model = build(path, payload["config"], payload["state_dict"], info)
+    model = model.to(device)  # before scripting: an RNN on CUDA flattens its weights here
+    try:
+        net = torch.jit.script(model)
+    except Exception as exc:  # livegen's own network always scripts; say so if it ever does not
+        raise ModelFileError(f"{path}: livegen could not compile its network for this model "
+                             f"({type(exc).__name__}); report this with the model file.") from None
+    _check_shapes(net, info, path, device)
+    return net, info
+
+
+def build(path: Path, config: object, state_dict: object, info: ModelInfo) -> DuetModel:
+    """The eager network for a config and weights read from `path`, in eval mode on the CPU,
+    without gradients; every mismatch is a ModelFileError."""
+    try:
+        cfg = ModelConfig.from_dict(config)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}; re-export the model with `livegen train`.") from None
+    if cfg.n_voices != len(info.voices) or cfg.order != info.order:
+        raise ModelFileError(f"{path}: the network's {cfg.n_voices} voices in order {cfg.order} "
+                             f"do not match the metadata's {len(info.voices)} in order "
+                             f"{info.order}; re-export the model with `livegen train`.")
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise ModelFileError(f"{path}: the model's weights are not a table of tensors; "
+                             "re-export it with `livegen train`.")
+    if not _sizes_in_weights(cfg, state_dict):
+        raise ModelFileError(f"{path}: the model's weights do not fit its network config; "
+                             "re-export it with `livegen train`.")
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the
+        model = DuetModel(cfg)               # caller's random stream as it was
+    want = {k: (tuple(v.shape), v.dtype, v.layout) for k, v in model.state_dict().items()}
+    got = {k: (tuple(v.shape), v.dtype, v.layout) for k, v in state_dict.items()}
+    if got != want:
+        wrong = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
+        raise ModelFileError(f"{path}: the model's weights do not fit its network config "
+                             f"({wrong[0]}, {len(wrong)} in all); re-export it with "
+                             "`livegen train`.")
+    try:
+        model.load_state_dict(state_dict)
+    except Exception as exc:  # names and shapes match; anything left is a damaged tensor
+        raise ModelFileError(f"{path}: the model's weights do not load ({type(exc).__name__}); "
+                             "copy the file again or re-export it.") from None
+    for param in model.parameters():
+        param.requires_grad_(False)  # inference only: no graph is ever built for backward
+    return model.eval()
+
+
+def _sizes_in_weights(cfg: ModelConfig, state_dict: dict[str, torch.Tensor]) -> bool:
+    """Whether each size in `cfg` shows in a weight of the file, so that building the network
+    allocates no more than the file holds (a config alone could ask for any amount)."""
+    def shape(name: str) -> tuple[int, ...] | None:
+        t = state_dict.get(name)
+        return tuple(t.shape) if t is not None else None
+
+    last = cfg.layers - 1
+    return (shape("voice_w") == (cfg.n_voices, VOCAB, cfg.hidden)
+            and shape("in_machine.weight") == (cfg.n_voices * VOCAB, cfg.embed)
+            and f"rnn.weight_hh_l{last}" in state_dict
+            and f"rnn.weight_hh_l{last + 1}" not in state_dict)
+
+
+def info_from_meta(path: Path, meta: object, version: int = FORMAT_VERSION) -> ModelInfo:
+    """`ModelInfo` from a file's metadata dict, checked against this livegen (format `version`,
+    vocabulary, input size, positions, steps per beat, voices and their order)."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a livegen model file; choose a file made by "
+                             "`livegen train`.")
+    if meta.get("format_version") != version:
+        raise ModelFileError(f"{path}: model format version {meta.get('format_version')} is "
+                             f"not the {version} this livegen reads; update livegen or "
+                             "re-export the model.")
+    for key, want in (("vocab", VOCAB), ("human_dim", HUMAN_DIM), ("n_positions", N_POSITIONS),
+                      ("steps_per_beat", STEPS_PER_BEAT)):
+        if meta.get(key) != want:
+            raise ModelFileError(f"{path}: the model's {key} is {meta.get(key)}, this livegen "
+                                 f"needs {want}; re-export it with this version.")
     try:
         voices = [VoiceInfo(str(v["name"]), int(v["low"]), int(v["high"])) for v in meta["voices"]]
         order = [int(i) for i in meta["order"]]
@@ -84,53 +205,62 @@ def read_info(path: str | Path) -> ModelInfo:
     return ModelInfo(voices, order, human, extra)
 
 
-def load(path: str | Path, device: str = "cpu") -> tuple[torch.jit.ScriptModule, ModelInfo]:
-    """Load a model file onto `device`, checking format, version and the shapes of its methods."""
-    path = Path(path)
-    info = read_info(path)
-    try:
-        net = torch.jit.load(str(path), map_location=device)
-    except Exception as exc:  # torch raises RuntimeError and others for damaged archives
-        raise ModelFileError(f"{path}: the model file is damaged ({type(exc).__name__}); "
-                             "copy it again or re-export it.") from None
-    missing = [m for m in METHODS if not hasattr(net, m)]
-    if missing:
-        raise ModelFileError(f"{path}: not a livegen model (it lacks {', '.join(missing)}).")
-    for param in net.parameters():
-        param.requires_grad_(False)  # inference only: no graph is ever built for backward
-    _check_shapes(net, info, path, device)
-    return net.eval(), info
+def convert_command(path: Path) -> str:
+    """The command that converts the format-1 file at `path`, quoted for a shell."""
+    new = path.with_name(f"{path.stem}-v{FORMAT_VERSION}{path.suffix or '.pt'}")
+    return f"python -m livegen.model.convert {shlex.quote(str(path))} {shlex.quote(str(new))}"
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, Any]:
+    """The file's top-level dict, format and version checked; refuses code before reading it."""
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file; check the path or the preset's "
                              "`model` key.")
     try:
         with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if n.endswith("/extra/" + META_NAME)]
-            if not names:
-                raise ModelFileError(f"{path}: not a livegen model file (no livegen metadata "
-                                     "inside); choose a file made by `livegen train`.")
-            meta = json.loads(z.read(names[0]).decode("utf-8"))
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError):
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         raise ModelFileError(f"{path}: not a livegen model file, or a truncated one; choose a "
                              "file made by `livegen train`.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    parts = [n.split("/") for n in names]
+    if any(len(p) > 2 and p[1] == "code" for p in parts):  # TorchScript: code/__torch__/...
+        if any(p[1:] == ["extra", META_NAME] for p in parts if len(p) > 1):
+            raise ModelFileError(
+                f"{path}: this is a livegen model file of format {TORCHSCRIPT_VERSION} "
+                "(TorchScript, which holds code that runs when it is loaded), so livegen no "
+                f"longer loads it; convert it with `{convert_command(path)}`, which copies only "
+                "its weights and metadata and runs none of its code, or retrain it with "
+                "`livegen train`.")
+        raise ModelFileError(f"{path}: a TorchScript archive, which holds code, not a livegen "
+                             "model file; livegen refuses it without running anything in it "
+                             "(choose a file made by `livegen train`).")
+    if not any(len(p) == 2 and p[1] == "data.pkl" for p in parts):
+        raise ModelFileError(f"{path}: not a livegen model file (no livegen data inside); "
+                             "choose a file made by `livegen train`.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise ModelFileError(f"{path}: the model file is damaged (its data does not "
+                                 "unpickle); copy it again or re-export it.") from None
+        raise ModelFileError(f"{path}: the file holds more than weights and metadata (objects "
+                             "or code that would run when loaded), so livegen refuses it "
+                             "without running any of it; choose a file made by "
+                             "`livegen train`.") from None
+    except Exception as exc:  # torch raises RuntimeError and others for damaged archives
+        raise ModelFileError(f"{path}: the model file is damaged ({type(exc).__name__}); "
+                             "copy it again or re-export it.") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a livegen model file; choose a file made by "
                              "`livegen train`.")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {meta.get('format_version')} is "
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {payload.get('format_version')} is "
                              f"not the {FORMAT_VERSION} this livegen reads; update livegen or "
                              "re-export the model.")
-    for key, want in (("vocab", VOCAB), ("human_dim", HUMAN_DIM), ("n_positions", N_POSITIONS),
-                      ("steps_per_beat", STEPS_PER_BEAT)):
-        if meta.get(key) != want:
-            raise ModelFileError(f"{path}: the model's {key} is {meta.get(key)}, this livegen "
-                                 f"needs {want}; re-export it with this version.")
-    return meta
+    if set(payload) != _KEYS:
+        raise ModelFileError(f"{path}: the model file has parts {sorted(map(str, payload))}, "
+                             f"not {sorted(_KEYS)}; re-export it with `livegen train`.")
+    return payload
 
 
 def _check_shapes(net: torch.jit.ScriptModule, info: ModelInfo, path: Path, device: str) -> None:
@@ -144,6 +274,7 @@ def _check_shapes(net: torch.jit.ScriptModule, info: ModelInfo, path: Path, devi
             ok = ok and net.lead(state, 0).shape == (VOCAB,)
             machine = torch.zeros(n, dtype=torch.long, device=device)
             ok = ok and net.advance(state, human, machine, 0).shape == state.shape
+            ok = ok and all(hasattr(net, m) for m in METHODS)
     except Exception:
         ok = False
     if not ok:

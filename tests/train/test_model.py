@@ -1,9 +1,11 @@
-"""The duet model: state shapes, the three uses, and the exported file matching the eager net."""
+"""The duet network (livegen.model.network): state shapes, the three uses, its config, and the
+exported file matching the eager net."""
 
 import pytest
 import torch
 
 from livegen.model import modelfile
+from livegen.model.network import DuetModel, ModelConfig
 from livegen.model.tokens import HUMAN_DIM, VOCAB
 from tests.util import tiny_model
 
@@ -53,3 +55,16 @@ def test_a_voice_sees_the_voices_chosen_before_it(tmp_path):
     after_low = model.voice_logits(model.voice_condition(ctx, bass_first, 2 + 40), 1)
     after_high = model.voice_logits(model.voice_condition(ctx, bass_first, 2 + 60), 1)
     assert not torch.allclose(after_low, after_high)
+
+
+def test_the_config_rebuilds_the_network_and_bad_configs_are_named():
+    cfg = ModelConfig(cell="lstm", hidden=16, layers=3, embed=4, dropout=0.0, order=[0, 2, 1])
+    model = DuetModel(cfg)
+    assert model.config == cfg and model.config is not cfg
+    assert ModelConfig.from_dict(model.config.to_dict()) == cfg
+    good = cfg.to_dict()
+    for bad in ([1, 2], {"hidden": 16}, good | {"extra": 1}, good | {"hidden": 0},
+                good | {"layers": 2.0}, good | {"cell": "rnn"}, good | {"dropout": 1.5},
+                good | {"order": [0, 0, 1]}, good | {"order": "012"}):
+        with pytest.raises(ValueError):
+            ModelConfig.from_dict(bad)

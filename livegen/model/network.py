@@ -1,4 +1,4 @@
-"""The duet model: one stateful recurrent net over both parts, with three cheap heads (DESIGN §3).
+"""The duet network: one stateful recurrent net over both parts, with three cheap heads.
 
     accompany  context(state, human_t, pos_t), then voice by voice: voice_logits(c, k), and
                voice_condition(c, k, token) so the next voice sees the one just chosen
@@ -7,12 +7,16 @@
 
 `state` is the recurrent state after step t-1 (GRU: [layers, 1, H]; LSTM: h and c stacked,
 [2*layers, 1, H]). `forward` runs a whole sequence with teacher forcing for training. Every
-method is TorchScript-compatible; the runtime only ever sees the scripted export.
+method is TorchScript-compatible: the trainer runs this module eagerly, and `modelfile.load`
+builds it from a model file's config and weights and scripts it, so the code that runs is
+always this module's, never a model file's.
+
+This is the one definition of the network, in the package so that the runtime builds it without
+the trainer; `ModelConfig` is everything needed to rebuild it, and a model file stores it.
 """
 
-
-from dataclasses import asdict, dataclass, field
-from typing import Final
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Final, Self
 
 import torch
 import torch.nn.functional as F
@@ -33,11 +37,36 @@ class ModelConfig:
     # top to bottom): bass first, as a harmonizer writes it
     order: list[int] = field(default_factory=lambda: [2, 1, 0])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: object) -> Self:
+        """The config `to_dict` wrote, checked field by field; ValueError says what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError("the network config is not a mapping")
+        names = {f.name for f in fields(cls)}
+        if set(d) != names:
+            raise ValueError(f"the network config has fields {sorted(map(str, d))}, not "
+                             f"{sorted(names)}")
+        ints = [d[k] for k in ("n_voices", "hidden", "layers", "embed")]
+        if not all(type(x) is int and x > 0 for x in ints):
+            raise ValueError("the network's sizes are not positive integers")
+        if d["cell"] not in ("gru", "lstm"):
+            raise ValueError(f"the network's cell {d['cell']!r} is not 'gru' or 'lstm'")
+        if type(d["dropout"]) not in (int, float) or not 0.0 <= d["dropout"] < 1.0:
+            raise ValueError(f"the network's dropout {d['dropout']!r} is not in [0, 1)")
+        order = d["order"]
+        if not isinstance(order, list) or sorted(order) != list(range(d["n_voices"])):
+            raise ValueError(f"the network's voice order {order!r} does not list each of its "
+                             f"{d['n_voices']} voices once")
+        return cls(n_voices=d["n_voices"], cell=d["cell"], hidden=d["hidden"],
+                   layers=d["layers"], embed=d["embed"], dropout=float(d["dropout"]),
+                   order=[int(i) for i in order])
 
 
 class DuetModel(nn.Module):
+    __jit_ignored_attributes__ = ["config"]  # plain Python, for export; not part of the script
     is_lstm: Final[bool]
     layers: Final[int]
     n_voices: Final[int]
@@ -52,6 +81,7 @@ class DuetModel(nn.Module):
         if cfg.cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', not {cfg.cell!r}")
         h, v = cfg.hidden, cfg.n_voices
+        self.config = ModelConfig(**cfg.to_dict())  # a copy: what a model file stores
         self.n_voices = v
         self.vocab = VOCAB
         self.hidden = h
