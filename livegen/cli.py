@@ -1,19 +1,128 @@
 """The `livegen` command line: one subcommand per job, each with its own --help.
 
-Heavy imports (torch, music21, textual) happen inside the subcommand that needs them, so
-`livegen --help` and `livegen ports` answer at once.
+This module is the one place that defines command-line flags (the trainer's own options come
+from `livegen.train.config.add_arguments`, which imports nothing heavy either). Building the
+parser, parsing and reporting a bad value import nothing heavy: torch, numpy, mido, rtmidi,
+textual and music21 are imported inside the subcommand that needs them, so `livegen --help` and
+a mistyped flag answer at once (tests/test_cli.py checks this). Bad values are refused by the
+`type=` validators below with one sentence and exit status 2, before any subcommand runs.
+
+`--seed`: `render` and `eval` default to 0, so the same command writes the same file; `run`
+defaults to none, so each live session plays differently unless a seed is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livegen.settings import Settings
+
+DEFAULT_PRESET = "chorale"
+# The tempi a preset accepts (livegen/presets.py, `timing.bpm`); --bpm takes the same range.
+BPM_RANGE = (20.0, 300.0)
+MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "windows")
 
 
 class UserError(Exception):
     """Something the user can fix; printed as one line, exit status 2."""
+
+
+# Exceptions whose message is a sentence for the user, by module and name: `main` looks them up
+# in sys.modules only (an exception of a class exists only once its module is imported), so
+# reporting one imports nothing.
+_USER_ERRORS = (
+    ("livegen.midi.midifile", "MidiFileError"),
+    ("livegen.model.modelfile", "ModelFileError"),
+    ("livegen.presets", "PresetError"),
+    ("livegen.midi.ports", "PortError"),
+    ("livegen.synth", "SynthError"),
+)
+
+
+# ------------------------------------------------------------------------------ value checks
+
+
+def _whole_number(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _int_at_least(low: int, what: str) -> Callable[[str], int]:
+    """A whole number >= low; `what` completes "TEXT is not ..." (with the allowed values)."""
+
+    def parse(text: str) -> int:
+        value = _whole_number(text, what)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is not {what}")
+        return value
+
+    return parse
+
+
+def _channel(text: str) -> int:
+    what = "a MIDI channel: give 1 to 16"
+    value = _whole_number(text, what)
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"{value} is not {what}")
+    return value
+
+
+def _bpm(text: str) -> float:
+    lo, hi = BPM_RANGE
+    what = f"a tempo livegen plays: give {lo:g} to {hi:g} BPM"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise argparse.ArgumentTypeError(f"{text} is not {what}")
+    return value
+
+
+def _file_to_write(example: str) -> Callable[[str], Path]:
+    """A file livegen will write: not a folder, and in a folder that exists (checked now, not
+    after a render or a live session has run); `example` is a file name to suggest."""
+
+    def parse(text: str) -> Path:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text} is a folder: give a file name, for example {path / example}")
+        if not path.parent.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"cannot write {text}: the folder {path.parent} does not exist")
+        return path
+
+    return parse
+
+
+def _stats_file(text: str) -> str:
+    return str(_file_to_write("livegen-stats.json")(text))
+
+
+def _file_to_read(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a MIDI file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return path
+
+
+_seed = _int_at_least(0, "a seed: give a whole number, 0 or more")
+_track = _int_at_least(0, "a track number: tracks count from 0")
+_limit = _int_at_least(1, "a number of pieces: give 1 or more")
+
+
+# --------------------------------------------------------------------------------- commands
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -24,12 +133,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_settings(preset: str):
+def load_settings(preset: str) -> Settings:
     from livegen.presets import find_preset, load_preset
     return load_preset(find_preset(preset))
 
 
-def _model_file(args: argparse.Namespace, settings) -> Path:
+def _model_file(args: argparse.Namespace, settings: Settings) -> Path:
     from livegen.paths import model_path
     return Path(args.model) if args.model else model_path(settings.model)
 
@@ -108,14 +217,50 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="chorale",
-                   help="preset name or .toml file (default %(default)s; see `livegen presets`)")
-    p.add_argument("--model", help="model file to use instead of the preset's")
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from livegen.doctor import main as doctor
+    return doctor()
+
+
+# ------------------------------------------------------------------------------------ flags
+
+
+def _add_model_options(p: argparse.ArgumentParser, seed_default: int | None,
+                       seed_help: str) -> None:
+    """--preset, --model, --device and --seed, the same for render, eval and run except the
+    seed's default (the module docstring says why)."""
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or .toml file "
+                   "(default %(default)s; `livegen presets` lists them)")
+    p.add_argument("--model", metavar="FILE", help="model file to use instead of the preset's")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
-                   help="where the model runs (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same notes "
-                   "(default %(default)s)")
+                   help="where the recurrent net runs; auto = CUDA when present "
+                   "(default %(default)s; README, section GPU)")
+    p.add_argument("--seed", type=_seed, default=seed_default, metavar="N", help=seed_help)
+
+
+def _add_midi_api(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--midi-api", default="auto", choices=MIDI_APIS,
+                   help="MIDI system (default %(default)s: the first that works)")
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `livegen run`; their names are the fields of `livegen.session.LiveOptions`."""
+    _add_model_options(p, None, "random seed: the same seed repeats the accompaniment's random "
+                       "choices (default: none, so every session plays differently)")
+    p.add_argument("--input", metavar="NAME", help="connect to the MIDI output whose name "
+                   "contains NAME (default: create a virtual input 'livegen in')")
+    p.add_argument("--output", metavar="NAME", help="connect to the MIDI input whose name "
+                   "contains NAME (default: create a virtual output 'livegen out')")
+    _add_midi_api(p)
+    p.add_argument("--clock", choices=["internal", "midi"], help="clock source (default: "
+                   "the preset's)")
+    p.add_argument("--bpm", type=_bpm, help=f"tempo of the internal clock, {BPM_RANGE[0]:g} to "
+                   f"{BPM_RANGE[1]:g} (default: the preset's)")
+    p.add_argument("--stats", metavar="FILE", type=_stats_file, help="when the engine stops, "
+                   "write its timing samples (onset -> note-on latency, emission error) to FILE "
+                   "as JSON")
+    p.add_argument("--synth", action="store_true", help="hear the voices through the built-in "
+                   "monitor synth (PortAudio) as well as on the MIDI output")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,30 +280,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("render", help="accompany a melody file offline and write a MIDI file",
-                       description="Run the engine on a simulated clock over a melody file and "
-                       "write the melody plus one track per voice. Without MELODY it renders the "
-                       "demo melody that ships with livegen.")
-    p.add_argument("melody", nargs="?", type=Path, help="melody .mid file (default: the demo)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output .mid file")
-    p.add_argument("--bpm", type=float, help="tempo of the output (default: the file's)")
-    p.add_argument("--track", type=int, help="take the melody from this track (0-based)")
-    p.add_argument("--channel", type=int, help="take the melody from this channel (1-16)")
+                       description="Accompany a melody file offline, as fast as the model "
+                       "computes: the accompanist (the step logic the live engine uses) is "
+                       "driven directly, one 16th-note step at a time, with no clock and no MIDI "
+                       "ports, and the melody plus one track per voice is written to a MIDI file. "
+                       "Without MELODY it renders the demo melody that ships with livegen.")
+    p.add_argument("melody", nargs="?", type=_file_to_read,
+                   help="melody .mid file (default: the demo)")
+    p.add_argument("-o", "--output", type=_file_to_write("accompanied.mid"),
+                   required=True, metavar="FILE",
+                   help="output .mid file")
+    p.add_argument("--bpm", type=_bpm, help=f"tempo of the output, {BPM_RANGE[0]:g} to "
+                   f"{BPM_RANGE[1]:g} (default: the file's)")
+    p.add_argument("--track", type=_track, metavar="N",
+                   help="take the melody from this track (0-based)")
+    p.add_argument("--channel", type=_channel, metavar="N",
+                   help="take the melody from this channel (1-16)")
     p.add_argument("--all-notes", action="store_true",
                    help="keep every note of the chosen part, not only its top line")
-    p.add_argument("--wav", type=Path, help="also render audio through the monitor synth")
-    _add_model_options(p)
+    p.add_argument("--wav", type=_file_to_write("accompanied.wav"), metavar="FILE",
+                   help="also render audio through the monitor synth")
+    _add_model_options(p, 0, "random seed: the same seed gives the same notes "
+                       "(default %(default)s, so the same command writes the same file)")
     p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("eval", help="evaluate a model on the chorales' test split",
                        description="One table on the held-out test split of the Bach chorales: "
                        "the model (through the render path), Bach's own voices and a block-triad "
                        "harmonizer. Needs music21 (pip install 'livegen[train]').")
-    _add_model_options(p)
+    _add_model_options(p, 0, "random seed: the same seed gives the same figures "
+                       "(default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--limit", type=int, help="use only the first N pieces of each split")
+    p.add_argument("--limit", type=_limit, metavar="N",
+                   help="use only the first N pieces of each split (default: all)")
     p.set_defaults(func=_cmd_eval)
 
-    from livegen.session import add_live_arguments
     p = sub.add_parser("run", help="play live: listen on a MIDI port, accompany on another",
                        description="Run the live engine. By default it creates a virtual input "
                        "'livegen in' and output 'livegen out'; connect your keyboard or DAW "
@@ -171,14 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ports", help="list the MIDI ports livegen can see",
                        description="List MIDI inputs and outputs, for --input and --output.")
-    p.add_argument("--midi-api", default="auto",
-                   choices=["auto", "jack", "alsa", "coremidi", "windows"])
+    _add_midi_api(p)
     p.set_defaults(func=_cmd_ports)
 
     p = sub.add_parser("presets", help="list shipped and user presets",
                        description="List the presets livegen can load by name: yours first "
                        "(they replace a shipped one of the same name), then the shipped ones.")
     p.set_defaults(func=_cmd_presets)
+
+    p = sub.add_parser("doctor", help="check that this machine can run livegen",
+                       description="Check Python, torch, the shipped model, the presets, the "
+                       "MIDI systems and PortAudio, one line each (a sentence on what to do for "
+                       "each problem). Exit status 0 when `livegen render` works, 1 otherwise.")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 
@@ -202,26 +363,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livegen: stopped.", file=sys.stderr)
         return 130
-    except UserError as exc:
-        print(f"livegen: {exc}", file=sys.stderr)
-        return 2
-    except _user_errors() as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"livegen: {exc}", file=sys.stderr)
         return 2
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    from livegen.midi.midifile import MidiFileError
-    from livegen.midi.ports import PortError
-    from livegen.model.modelfile import ModelFileError
-    from livegen.presets import PresetError
-    from livegen.synth import SynthError
-    return (MidiFileError, ModelFileError, PresetError, PortError, SynthError,
-            FileNotFoundError)
+def _is_user_error(exc: Exception) -> bool:
+    if isinstance(exc, UserError | FileNotFoundError):
+        return True
+    for module, name in _USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["main", "build_parser", "UserError"]
+__all__ = ["main", "build_parser", "add_live_arguments", "UserError", "DEFAULT_PRESET"]

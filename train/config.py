@@ -36,35 +36,56 @@ class TrainConfig:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
-    p.add_argument("--data", type=Path, help="folder of MIDI files (default: the Bach chorales "
-                   "from music21's corpus)")
+    p.add_argument("--data", type=Path, metavar="FOLDER", help="folder of MIDI files "
+                   "(default: the Bach chorales from music21's corpus)")
     p.add_argument("--human", default=d.human, help="role of the human part in --data files: "
                    "track:N or channel:N (default %(default)s)")
     p.add_argument("--voice", action="append", metavar="NAME=ROLE",
-                   help="a machine voice in --data files, e.g. bass=track:3; repeat, top to bottom")
-    p.add_argument("--out", default=d.out, help="model file to export (default %(default)s)")
-    p.add_argument("--run-dir", default=d.run_dir, help="checkpoints and logs "
-                   "(default %(default)s)")
-    p.add_argument("--cell", choices=["gru", "lstm"], default=d.cell)
-    p.add_argument("--hidden", type=int, default=d.hidden)
-    p.add_argument("--layers", type=int, default=d.layers)
-    p.add_argument("--embed", type=int, default=d.embed)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--seq-len", type=int, default=d.seq_len)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+                   help="a machine voice in --data files, e.g. bass=track:3; repeat, top to "
+                   "bottom (default: one voice, voice=track:1)")
+    p.add_argument("--out", default=d.out, metavar="FILE",
+                   help="where the model goes: the model file to write, with its card beside "
+                   "it (same name, .md); a relative path is taken from the current folder, and "
+                   "missing folders are created (default %(default)s, which, run from the top "
+                   "of a checkout, replaces the shipped model)")
+    p.add_argument("--run-dir", default=d.run_dir, metavar="FOLDER",
+                   help="checkpoints (last.pt, best.pt) and logs (default %(default)s)")
+    p.add_argument("--cell", choices=["gru", "lstm"], default=d.cell,
+                   help="recurrent cell (default %(default)s)")
+    p.add_argument("--hidden", type=int, default=d.hidden,
+                   help="recurrent state size (default %(default)s)")
+    p.add_argument("--layers", type=int, default=d.layers,
+                   help="recurrent layers (default %(default)s)")
+    p.add_argument("--embed", type=int, default=d.embed,
+                   help="token embedding size (default %(default)s)")
+    p.add_argument("--dropout", type=float, default=d.dropout,
+                   help="dropout while training (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help="most passes over the training pieces (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--batch", type=int, default=d.batch,
+                   help="sequences per batch (default %(default)s)")
+    p.add_argument("--seq-len", type=int, default=d.seq_len,
+                   help="16th-note steps per training sequence (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed for initialisation and batching (default %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device,
+                   help="where to train; auto = CUDA when present (default %(default)s)")
     p.add_argument("--patience", type=int, default=d.patience,
-                   help="stop after this many epochs without a better validation loss")
-    p.add_argument("--limit", type=int, help="use only N training pieces (for a quick try)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    p.add_argument("--threads", type=int, default=d.threads)
+                   help="stop after this many epochs without a better validation loss "
+                   "(default %(default)s)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="use only N training pieces, for a quick try (default: all)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/last.pt (default: start afresh)")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="CPU threads for training; 0 = torch's choice (default %(default)s)")
     p.add_argument("--no-eval", dest="evaluate", action="store_false",
-                   help="skip the evaluation figures at the end")
+                   help="skip the evaluation figures at the end (default: evaluate, and write "
+                   "the figures into the model and its card)")
     p.add_argument("--export-only", action="store_true",
-                   help="skip training: export RUN_DIR/best.pt (with evaluation) and its card")
+                   help="skip training: export RUN_DIR/best.pt (with evaluation) and its card "
+                   "(default: train first)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
