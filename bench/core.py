@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from livegen.accompanist import Accompanist
+from livegen.frames import Frame
 from livegen.model.runtime import Runtime
 from livegen.paths import demo_melody, model_path
 from livegen.presets import find_preset, load_preset
@@ -60,9 +61,9 @@ def main() -> None:
         held = () if onsets else (int(melody[i - 1]),)
         pos, nxt = i % 16, (i + 1) % 16
         t0 = time.perf_counter()
-        acc.emit(onsets, held, pos)
+        acc.emit(Frame(onsets, held), pos)
         t1 = time.perf_counter()
-        acc.advance(onsets, held, pos, nxt)
+        acc.advance(Frame(onsets, held), pos, nxt)
         t2 = time.perf_counter()
         if i >= 200:  # after warm-up
             t_emit.append(t1 - t0)
@@ -81,12 +82,12 @@ def main() -> None:
         pos, nxt = i % 16, (i + 1) % 16
         t0 = time.perf_counter()
         for frame in acc.likely_frames(last, held):
-            acc.propose(*frame, pos)
+            acc.propose(frame, pos)
         t1 = time.perf_counter()
-        known = acc.known(onsets, held, pos)
-        acc.emit(onsets, held, pos)
+        known = acc.known(Frame(onsets, held), pos)
+        acc.emit(Frame(onsets, held), pos)
         t2 = time.perf_counter()
-        acc.advance(onsets, held, pos, nxt)
+        acc.advance(Frame(onsets, held), pos, nxt)
         last = onsets[0] if onsets else last
         if i >= 200 and onsets:
             t_ahead.append(t1 - t0)

@@ -1,4 +1,5 @@
-"""The step logic shared by the live engine and the offline render (DESIGN §4, steps 3 and 4).
+"""The step logic shared by the live engine and the offline render (docs/ARCHITECTURE.md, "The
+hot path").
 
 Per step the caller gives the human frame (onsets and held pitches) and the position in the bar:
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livegen.frames import LEAD, Frame, NoteChange, Proposal
 from livegen.model.runtime import Runtime
 from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
 from livegen.settings import DEFAULT_PROGRAMS, Settings
@@ -28,7 +30,6 @@ from livegen.tonality import KeyTracker, parse_key, scale_pitch_classes
 
 NEG = float("-inf")
 DENSITY_SCALE = 2.0  # logit shift on REST and HOLD at density -1 / +1
-LEAD = -1  # the voice index of the takeover melody in NoteChange
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,6 @@ class VoicePlan:
     low: int
     high: int
     velocity: int
-
-
-@dataclass(frozen=True, slots=True)
-class NoteChange:
-    voice: int  # index into the voices, or LEAD for the takeover melody
-    pitch: int
-    velocity: int  # 0 = note-off
 
 
 class Accompanist:
@@ -79,7 +73,7 @@ class Accompanist:
         # changes (the model's state, what sounds, the settings, the key): `_stale` marks it,
         # and the next look (`_cache`) empties the dict, so a commit frees nothing before the
         # notes are sent
-        self._proposals: dict[tuple, tuple[list[int], int, bool]] = {}
+        self._proposals: dict[tuple[int, Frame], Proposal] = {}
         self._proposals_gen = runtime.generation
         self._stale = False
         self.configure(settings)
@@ -129,20 +123,19 @@ class Accompanist:
 
     # ------------------------------------------------------------------ the critical path
 
-    def emit(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
-             pos: int) -> list[NoteChange]:
-        return self.commit(self.propose(onsets, held, pos))
+    def emit(self, frame: Frame, pos: int) -> list[NoteChange]:
+        return self.commit(self.propose(frame, pos))
 
-    def propose(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
-                pos: int) -> tuple[list[int], int, bool]:
+    def propose(self, frame: Frame, pos: int) -> Proposal:
         """The voices' tokens for this frame, without changing what sounds: the live engine
         proposes ahead for the frames a boundary may bring, then commits the one that came.
         A frame proposed before in this step (and state) is looked up, not recomputed."""
         rt = self.runtime
-        key = (pos, tuple(onsets), tuple(held))
+        key = (pos, frame)
         known = self._cache().get(key)
         if known is not None:
             return known
+        onsets, held = frame
         rt.set_human(onsets, held)
         bias = rt.bias
         np.copyto(bias, self._base)
@@ -160,16 +153,15 @@ class Accompanist:
             self._uniforms = self.rng.random(self.n).tolist()
         tokens = rt.accompany(pos, s.temperature, s.top_p, self._uniforms, self.sounding,
                               s.allow_unison, s.avoid_parallels, self.prev, melody)
-        proposal = (tokens, melody, bool(onsets))
+        proposal = Proposal(tokens, melody, bool(onsets))
         self._cache()[key] = proposal  # (after a jump, accompany prepared a new base)
         return proposal
 
-    def known(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
-              pos: int) -> bool:
+    def known(self, frame: Frame, pos: int) -> bool:
         """Whether this frame's proposal is ready (a commit would not have to compute)."""
-        return (pos, tuple(onsets), tuple(held)) in self._cache()
+        return (pos, frame) in self._cache()
 
-    def _cache(self) -> dict[tuple, tuple[list[int], int, bool]]:
+    def _cache(self) -> dict[tuple[int, Frame], Proposal]:
         """This step's proposals, emptied first if they went stale."""
         if self._stale or self._proposals_gen != self.runtime.generation:
             self._proposals.clear()
@@ -177,17 +169,16 @@ class Accompanist:
             self._stale = False
         return self._proposals
 
-    def likely_frames(self, around: int, held: list[int] | tuple[int, ...]
-                      ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    def likely_frames(self, around: int, held: tuple[int, ...]) -> list[Frame]:
         """The frames (onsets, held) a coming boundary is likely to bring, most likely first:
         one new note (`likely_onsets` around the last human note `around`), with the notes
         held now kept, or all released (a melody played legato or detached)."""
-        frames: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        frames: list[Frame] = []
         for p in self.likely_onsets(around):
             kept = tuple(h for h in held if h != p)
-            frames.append(((p,), kept))
+            frames.append(Frame((p,), kept))
             if kept:
-                frames.append(((p,), ()))
+                frames.append(Frame((p,), ()))
         return frames
 
     def likely_onsets(self, around: int, span: int = 12, top: int = 12) -> list[int]:
@@ -201,7 +192,7 @@ class Accompanist:
         favourites = set(ranked[:top])
         return [p for p in ranked if p in near or p in favourites]
 
-    def commit(self, proposal: tuple[list[int], int, bool]) -> list[NoteChange]:
+    def commit(self, proposal: Proposal) -> list[NoteChange]:
         """Play a proposal: the note changes (offs before ons) it makes."""
         tokens, melody, human_onset = proposal
         self._stale = True  # what sounds changes: every proposal is stale
@@ -236,10 +227,10 @@ class Accompanist:
 
     # ------------------------------------------------------------------ after the notes are out
 
-    def advance(self, onsets: tuple[int, ...] | list[int], held: tuple[int, ...] | list[int],
-                pos: int, next_pos: int) -> None:
+    def advance(self, frame: Frame, pos: int, next_pos: int) -> None:
         """Move the model past this step with its final frame, and prepare the next step."""
         rt = self.runtime
+        onsets, held = frame
         rt.set_human(onsets, held)
         logits = rt.advance(self.tokens, pos, next_pos)
         self._uniforms = None
@@ -265,7 +256,7 @@ class Accompanist:
 
     # ------------------------------------------------------------------ takeover and release
 
-    def lead_step(self) -> tuple[tuple[int, ...], tuple[int, ...], list[NoteChange]]:
+    def lead_step(self) -> tuple[Frame, list[NoteChange]]:
         """Takeover: sample the human's top-note token from `lead` (in key and in the human
         range), play it, and give the frame to feed back as the human part."""
         logits = self._lead_logits.astype(np.float64) / max(self.settings.sampling.temperature,
@@ -283,15 +274,15 @@ class Accompanist:
         token = int(self.rng.choice(VOCAB, p=probs / probs.sum()))
         changes: list[NoteChange] = []
         if token == HOLD:
-            return (), (self.lead_pitch,), changes
+            return Frame((), (self.lead_pitch,)), changes
         if self.lead_pitch >= 0:
             changes.append(NoteChange(LEAD, self.lead_pitch, 0))
             self.lead_pitch = -1
         if token == REST:
-            return (), (), changes
+            return Frame(), changes
         self.lead_pitch = token - PITCH0
         changes.append(NoteChange(LEAD, self.lead_pitch, self.settings.takeover.velocity))
-        return (self.lead_pitch,), (), changes
+        return Frame((self.lead_pitch,), ()), changes
 
     def stop_lead(self) -> list[NoteChange]:
         """Hand the melody back: the takeover note's note-off, if one sounds."""

@@ -1,16 +1,19 @@
-"""The live engine: one worker that owns the ports, the model, the clock and every note.
+"""The live engine: the one worker that owns the ports, the model, the transport and every note
+(docs/ARCHITECTURE.md, "The hot path" and "Threads").
 
-The loop polls the input (the port only timestamps and queues, as in python-rtmidi's midifilter
-example; on JACK no Python runs in the real-time callback), then per step (DESIGN §4):
+The loop polls the input (the port only timestamps and queues; on JACK no Python runs in the
+real-time callback), applies queued controls, runs the step machine, sends what is due and,
+in quiet moments only, does the housekeeping. Per step:
 
 1. collect: onsets that arrive in the pre-window (the last `prewindow` of step t-1) belong to t;
-2. decide: at the boundary T_t emit at once if t has onsets; else, if the follow window is on
-   and `lead` expects the player, wait for an onset or T_t + W and emit on arrival;
-3. emit: the Accompanist's note changes go out (offs before ons), shifted by swing/humanize;
+2. decide: at the boundary T_t play at once if t has onsets; else, if the follow window is on
+   and the model expects the player, wait for an onset or T_t + W and play on arrival;
+3. play: take the step's frame, look up (or compute) its proposal, commit it, send the changes
+   (offs before ons), shifted by swing/humanize;
 4. advance: when the next pre-window opens, the model moves past step t with its final frame.
 
-Between advance and the boundary the worker proposes step t's voices ahead for the frames the
-player is likely to bring (`_maybe_propose`), so that an onset is answered by a lookup and the
+Between advance and the boundary the worker proposes the step's voices ahead for the frames the
+player is likely to bring (`_propose_ahead`), so that an onset is answered by a lookup and the
 sends; Python's garbage collector runs only in quiet moments (`livegen.collector`).
 
 Time, sleeping and the ports are passed in, so tests drive the engine on a simulated clock with
@@ -29,28 +32,21 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from livegen.accompanist import LEAD, Accompanist, NoteChange
+from livegen.accompanist import Accompanist
 from livegen.collector import QuietCollector
-from livegen.controls import apply_control, from_cc
-from livegen.midi.clock import (
-    CONTINUE,
-    POSITION,
-    START,
-    STOP,
-    TICK,
-    ClockEvent,
-    ClockOut,
-    InternalClock,
-    MidiClockFollower,
-)
+from livegen.controls import ControlMessage, apply_control, from_cc
+from livegen.frames import HUMAN, LEAD, Frame, NoteChange
+from livegen.midi.clock import TICK, ClockEvent, Step
 from livegen.midi.inputfilter import InputFilter, Onset
 from livegen.midi.ledger import NoteLedger
 from livegen.midi.recorder import Recorder
 from livegen.model.runtime import Runtime
-from livegen.model.tokens import STEPS_PER_BEAT, position_index
+from livegen.model.tokens import STEPS_PER_BEAT
 from livegen.paths import user_data
 from livegen.settings import Settings
+from livegen.status import ROLL_KEPT, Drops, RollEvent, Status, VoiceState
 from livegen.tonality import key_name
+from livegen.transport import Transport
 
 POLL_S = 0.0005  # longest sleep between input polls
 SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
@@ -95,7 +91,7 @@ class Engine:
     def __init__(self, settings: Settings, runtime: Runtime, inp: InPort, out: OutPort, *,
                  now: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep, seed: int | None = None,
-                 on_status: Callable[[dict], None] | None = None, status_hz: float = 30.0,
+                 on_status: Callable[[Status], None] | None = None, status_hz: float = 30.0,
                  watches: list | None = None):
         self.settings = settings
         self.runtime = runtime
@@ -105,34 +101,29 @@ class Engine:
         self.inp, self.out = inp, out
         self.now, self.sleep = now, sleep
         self.on_status = on_status
+        self.on_play: Callable[[int, Frame], None] | None = None  # (step, frame): an observer
         self.status_every = 1.0 / status_hz
         self.watches = watches or []
         self.port_state: dict[str, str] = {"in": "open", "out": "open"}
         self.messages: deque[tuple[int, str]] = deque(maxlen=20)  # (serial, text) to show
         self.message_serial = 0
-        self.controls: deque = deque()  # (name, value) from any thread; deque is thread-safe
+        self.controls: deque[ControlMessage] = deque()  # from any thread; deque is thread-safe
         self.stats = Stats()
         self.stopping = False
-        t0 = now()
-        self.clock = InternalClock(settings.timing.bpm, t0 + 0.05)
-        self.follower = MidiClockFollower()
-        self.clock_out = ClockOut(self.clock, t0) if settings.timing.clock_out else None
-        self.running = settings.timing.clock == "internal"
-        self.step = 0  # the step being emitted or the next one
-        self.emitted = False  # step `self.step` has been emitted, waiting to advance
-        # T of `self.step`; with MIDI clock, set by the tick that starts the step
-        self.boundary = self.clock.step_time(0) if self.running else float("inf")
+        self.transport = Transport(settings.timing, now())
         self.follow_until: float | None = None
-        self.onset_at: float | None = None  # arrival of the first onset not yet emitted
-        self.frame: tuple[list[int], list[int]] = ([], [])
+        self.onset_at: float | None = None  # arrival of the first onset not yet played
+        self.frame = Frame()  # the frame the current step was played with
         # frames the boundary may bring, still to be proposed ahead (None: not planned yet)
-        self.plan: list[tuple[tuple[int, ...], tuple[int, ...]]] | None = None
+        self.plan: list[Frame] | None = None
+        self.plan_ahead = True  # False: propose ahead only the frame as it stands
         self.last_human = -1  # the latest human onset's pitch, around which the plan looks
         self.scheduled: list[tuple[float, float, list[NoteChange]]] = []  # (at, ideal, changes)
         self.silent_steps = 0
         self.takeover = False
         self.last_status = 0.0
-        self.recent: list[tuple[int, int, int]] = []  # (step, voice or LEAD or -2 human, pitch)
+        self.roll: deque[RollEvent] = deque(maxlen=ROLL_KEPT)
+        self.roll_serial = 0
         self.monitors: list = []  # objects with send(message): the monitor synth hears all
         self.recorder: Recorder | None = None
         self.learning: str | None = None  # a control waiting for a knob to be moved
@@ -146,9 +137,7 @@ class Engine:
         with QuietCollector() as self.collector:
             try:
                 self._program_changes()
-                if self.settings.timing.clock == "internal":  # the grid starts with the loop
-                    self.clock.restart(self.now() + 0.05)
-                    self.boundary = self.clock.step_time(self.step)
+                self.transport.start(self.now())
                 while not (self.stopping or should_stop()):
                     self.tick()
             finally:
@@ -163,38 +152,37 @@ class Engine:
         ccs = self.filter.drain_cc()
         if ccs:
             self._knobs(ccs)
-        if self.running:
-            if self.settings.timing.clock == "internal":
-                self._internal_step(now)
-            else:
-                self._midi_step(now)
+        if self.transport.running:
+            self._step_machine(now)
         self._send_due(now)
-        if self.clock_out is not None and self.running:
-            for _ in range(self.clock_out.due(now)):
-                self._send([0xF8])
+        for _ in range(self.transport.clock_ticks_due(now)):
+            self._send([0xF8])
         if self._quiet(now):  # work that may take milliseconds, away from any boundary
-            if self.watches and self.watches[0].due(now):
-                self._supervise(now)
-            if self.recorder is not None:
-                self.recorder.maybe_flush(now)
-            if now - self.last_status >= self.status_every:
-                self.last_status = now
-                if self.on_status is not None:
-                    self.on_status(self.status(now))
-            if self.collector is not None:
-                self.collector.quiet(self.now())
+            self._housekeeping(now)
         self._wait()
+
+    def _housekeeping(self, now: float) -> None:
+        if self.watches and self.watches[0].due(now):
+            self._supervise(now)
+        if self.recorder is not None:
+            self.recorder.maybe_flush(now)
+        if now - self.last_status >= self.status_every:
+            self.last_status = now
+            if self.on_status is not None:
+                self.on_status(self.status(now))
+        if self.collector is not None:
+            self.collector.quiet(self.now())
 
     def _quiet(self, now: float) -> bool:
         """True when nothing is due for a while: not waiting for a note, and the next step
         event more than QUIET_S away. Status, port supervision and recording flushes wait for
-        such a moment (each step has one, between emitting and advancing)."""
+        such a moment (each step has one, between playing and advancing)."""
         if self.follow_until is not None:
             return False
         return self._next_event() - now > QUIET_S
 
     def _wait(self) -> None:
-        deadline = self._next_deadline()
+        deadline = min(self.now() + POLL_S, self._next_event())
         # waiting for an expected note (follow window): spin, so that the note is answered
         # by a warm processor the moment it arrives
         spin = self.follow_until is not None
@@ -211,18 +199,16 @@ class Engine:
                 return
             self.sleep(0)
 
-    def _next_deadline(self) -> float:
-        return min(self.now() + POLL_S, self._next_event())
-
     def _next_event(self) -> float:
         """When the step machine next has something to do (inf: nothing scheduled)."""
+        tr = self.transport
         times = [float("inf")]
-        if self.running:
-            if not self.emitted:
+        if tr.running:
+            if not tr.emitted:
                 times.append(self.follow_until if self.follow_until is not None
-                             else self.boundary)
+                             else tr.boundary)
             else:
-                times.append(self._advance_time())
+                times.append(tr.advance_time())
         if self.scheduled:
             times.append(self.scheduled[0][0])
         return min(times)
@@ -245,41 +231,68 @@ class Engine:
                 self.recorder.add("human", t, message)
             if event is None:
                 continue
+            got = True
             if isinstance(event, Onset):
                 self.stats.onsets += 1
-                got = True
                 self.last_human = event.pitch
                 if self.onset_at is None:
                     self.onset_at = t
-                self.recent.append((self.step, -2, event.pitch))
+                self._roll(HUMAN, event.pitch)
                 if self.takeover:  # the player is back: hand over at once
                     self._end_takeover()
             elif isinstance(event, ClockEvent):
-                got = True
                 self._clock_event(event)
         return got
 
-    # ------------------------------------------------------------------ internal clock
+    def _clock_event(self, event: ClockEvent) -> None:
+        if event.kind == TICK and not self.transport.internal:
+            self.stats.ticks += 1
+        result = self.transport.on_clock(event)
+        if result == "stop":
+            self._transport_stop()
+        elif result == "start":
+            self.acc.runtime.reset()
+        elif isinstance(result, Step):
+            tr = self.transport
+            if tr.emitted:  # the next boundary came before the advance was due
+                self._advance(event.time, event.time - tr.timing.prewindow * tr.step_length())
+            tr.begin(result.index, result.time)
+            self.follow_until = None
 
-    def _internal_step(self, now: float) -> None:
-        if self.emitted:
-            due = self._advance_time()
+    def _transport_stop(self) -> None:
+        self.transport.stop()
+        self._release_all()
+        self.follow_until = None
+
+    # ------------------------------------------------------------------ the step machine
+
+    def _step_machine(self, now: float) -> None:
+        tr = self.transport
+        if not tr.internal:
+            if tr.silent(now):  # the clock went silent: stopped
+                self._transport_stop()
+                return
+            if not tr.follower.running:
+                return
+        if tr.emitted:
+            due = tr.advance_time()
             if now >= due:
                 self._advance(now, due)
-            return
-        if now < self.boundary:
-            self._maybe_propose(now, self.boundary)
-            return
-        if now >= self.clock.step_time(self.step + 1):
-            self._skip_step(now)  # the machine stalled past a whole step: do not play late
-            return
-        self._decide(now)
+        elif now >= tr.boundary:
+            if tr.overran(now):
+                self._skip_step(now)  # the machine stalled past a whole step: do not play late
+            else:
+                self._decide(now)
+        else:
+            boundary = tr.next_boundary()
+            if boundary is not None:
+                self._propose_ahead(now, boundary)
 
-    def _frame_now(self) -> tuple[list[int], list[int]]:
+    def _frame_now(self) -> Frame:
         onsets = self.filter.peek_onsets()
-        return onsets, sorted(self.filter.held() - set(onsets))
+        return Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))))
 
-    def _maybe_propose(self, now: float, boundary: float) -> None:
+    def _propose_ahead(self, now: float, boundary: float) -> None:
         """Before a boundary, propose the step's voices ahead, one frame per call (input is
         polled in between): first the frame as it stands, then the frames the player is likely
         to bring: one new note, with the held notes kept or released. An onset then only has
@@ -291,188 +304,119 @@ class Engine:
         boundary finds the processor free."""
         if self.takeover:
             return
-        pos = self._pos(self.step)
-        onsets, held = self._frame_now()
-        if not self.acc.known(onsets, held, pos):
-            self.acc.propose(onsets, held, pos)
+        pos = self.transport.pos(self.transport.step)
+        frame = self._frame_now()
+        if not self.acc.known(frame, pos):
+            self.acc.propose(frame, pos)
             return
         if boundary - now < PROPOSE_S:
             return
         if self.plan is None:
-            self.plan = self._plan(held)
+            self.plan = (self.acc.likely_frames(self.last_human, frame.held)
+                         if self.plan_ahead else [])
         while self.plan:
-            f_onsets, f_held = self.plan.pop(0)
-            if not self.acc.known(f_onsets, f_held, pos):
-                self.acc.propose(f_onsets, f_held, pos)
+            likely = self.plan.pop(0)
+            if not self.acc.known(likely, pos):
+                self.acc.propose(likely, pos)
                 return
 
-    def _plan(self, held: list[int]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        return self.acc.likely_frames(self.last_human, held)
-
     def _decide(self, now: float) -> None:
-        """At or after the boundary of a step not yet emitted."""
-        if self.onset_at is not None and self._onset_belongs(self.onset_at):
-            self._emit(now, by_onset=True)
+        """At or after the boundary of a step not yet played."""
+        tr = self.transport
+        if self.onset_at is not None and tr.in_prewindow(self.onset_at):
+            self._play_step(now, by_onset=True)
             return
         timing = self.settings.timing
         if self.follow_until is None:
             if (timing.follow_ms > 0 and not self.takeover
                     and self.acc.onset_probability >= timing.follow_threshold):
-                self.follow_until = self.boundary + timing.follow_ms / 1000.0
+                self.follow_until = tr.boundary + timing.follow_ms / 1000.0
                 return
-            self._emit(now, by_onset=False)
+            self._play_step(now, by_onset=False)
         elif now >= self.follow_until:
             self.stats.waited_in_vain += 1
-            self._emit(now, by_onset=False)
+            self._play_step(now, by_onset=False)
 
-    def _onset_belongs(self, t: float) -> bool:
-        return t >= self.boundary - self.settings.timing.prewindow * self._step_length()
-
-    def _step_length(self) -> float:
-        if self.settings.timing.clock == "internal":
-            return self.clock.step_length
-        return self.follower.step_length or 60.0 / (self.settings.timing.bpm * STEPS_PER_BEAT)
-
-    def _advance_time(self) -> float:
-        """When the frame of the emitted step is final: the next step's pre-window opens."""
-        length = self._step_length()
-        if self.settings.timing.clock == "internal":
-            nxt = self.clock.step_time(self.step + 1)
-        else:
-            upcoming = self.follower.next_step()
-            nxt = upcoming.time if upcoming else self.boundary + length
-        return nxt - self.settings.timing.prewindow * length
-
-    # ------------------------------------------------------------------ MIDI clock
-
-    def _clock_event(self, event: ClockEvent) -> None:
-        if self.settings.timing.clock != "midi":
-            return
-        if event.kind in (STOP,):
-            self.follower.feed(event)
-            self._transport_stop()
-            return
-        if event.kind in (START, CONTINUE, POSITION):
-            self.follower.feed(event)
-            if event.kind == START:
-                self.acc.runtime.reset()
-            return
-        if event.kind == TICK:
-            self.stats.ticks += 1
-            step = self.follower.feed(event)
-            if step is None:
-                return
-            if self.emitted:  # the next boundary came before the advance was due
-                self._advance(event.time, event.time - self.settings.timing.prewindow
-                              * self._step_length())
-            if step.index != self.step:
-                self.step = step.index
-            self.running = True
-            self.boundary = step.time
-            self.follow_until = None
-
-    def _midi_step(self, now: float) -> None:
-        if self.follower.poll(now):  # the clock went silent: stopped
-            self._transport_stop()
-            return
-        if not self.follower.running:
-            return
-        if self.emitted:
-            due = self._advance_time()
-            if now >= due:
-                self._advance(now, due)
-            return
-        if self.boundary <= now and self.boundary >= 0:
-            self._decide(now)
-        elif self.boundary == float("inf"):
-            upcoming = self.follower.next_step()
-            if upcoming is not None and upcoming.index == self.step:
-                self._maybe_propose(now, upcoming.time)
-
-    def _transport_stop(self) -> None:
-        self.running = False
-        self._release_all()
-        self.emitted = False
-        self.follow_until = None
-        self.boundary = float("inf")
-
-    # ------------------------------------------------------------------ emit and advance
-
-    def _emit(self, now: float, by_onset: bool) -> None:
-        onsets = self.filter.take_onsets(float("inf"))
-        held = sorted(self.filter.held() - set(onsets))
-        pos = self._pos(self.step)
-        lead_changes: list[NoteChange] = []
-        if onsets:
-            self.silent_steps = 0
-            if self.takeover:
-                self._end_takeover()
-        else:
-            self.silent_steps += 1
-            to = self.settings.takeover
-            bar = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
-            if to.enabled and not self.takeover and not held and self.silent_steps >= to.bars * bar:
-                self.takeover = True
-                self._note(f"takeover: no melody for {to.bars} bars, the model plays it")
-            if self.takeover:
-                lead_onsets, lead_held, lead_changes = self.acc.lead_step()
-                onsets, held = list(lead_onsets), list(lead_held)
-        ready = self.acc.known(onsets, held, pos)
-        changes = lead_changes + self.acc.commit(self.acc.propose(onsets, held, pos))
-        self.frame = (list(onsets), list(held))
-        offset = self.acc.timing_offset(self.step, self._step_length())
-        ideal = self.boundary + offset
+    def _play_step(self, now: float, by_onset: bool) -> None:
+        """The hot path: take the step's frame, play it at the step's position, send the
+        changes (docs/ARCHITECTURE.md, "The hot path")."""
+        tr = self.transport
+        frame, lead_changes = self._take_frame()
+        pos = tr.pos(tr.step)
+        ready = self.acc.known(frame, pos)
+        changes = lead_changes + self.acc.commit(self.acc.propose(frame, pos))
+        self.frame = frame
+        if self.on_play is not None:
+            self.on_play(tr.step, frame)
+        offset = self.acc.timing_offset(tr.step, tr.step_length())
+        ideal = tr.boundary + offset
         if offset > 0 and not by_onset:
             self.scheduled.append((ideal, ideal, changes))
             self.scheduled.sort(key=lambda s: s[0])
         else:
-            sent_at = self._play(changes)
+            sent_at = self._send_changes(changes)
             if by_onset and self.onset_at is not None:
-                latency = sent_at - max(self.onset_at, self.boundary)
-                self.stats.latency.append(latency)
-                if ready:
-                    self.stats.ready += 1
-                else:
-                    self.stats.computed += 1
-                    self.stats.latency_computed.append(latency)
+                self._count_latency(sent_at - max(self.onset_at, tr.boundary), ready)
             elif self.follow_until is None:
                 self.stats.emission.append(sent_at - ideal)
         self.onset_at = None
         self.follow_until = None
-        self.emitted = True
+        tr.emitted = True
         self.stats.steps += 1
 
+    def _take_frame(self) -> tuple[Frame, list[NoteChange]]:
+        """The player's frame for this step; in takeover, the model's own melody's frame and
+        its note changes. Counts silence towards takeover."""
+        onsets = self.filter.take_onsets(float("inf"))
+        frame = Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))))
+        if onsets:
+            self.silent_steps = 0
+            if self.takeover:
+                self._end_takeover()
+            return frame, []
+        self.silent_steps += 1
+        to = self.settings.takeover
+        bar = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+        if (to.enabled and not self.takeover and not frame.held
+                and self.silent_steps >= to.bars * bar):
+            self.takeover = True
+            self.note(f"takeover: no melody for {to.bars} bars, the model plays it")
+        if self.takeover:
+            return self.acc.lead_step()
+        return frame, []
+
+    def _count_latency(self, latency: float, ready: bool) -> None:
+        self.stats.latency.append(latency)
+        if ready:
+            self.stats.ready += 1
+        else:
+            self.stats.computed += 1
+            self.stats.latency_computed.append(latency)
+
     def _advance(self, now: float, cutoff: float | None = None) -> None:
-        """Move past the emitted step with its final frame: onsets that arrived after it was
-        emitted and before `cutoff` (the next step's pre-window; `now` by default) join it."""
+        """Move past the played step with its final frame: onsets that arrived after it was
+        played and before `cutoff` (the next step's pre-window; `now` by default) join it."""
+        tr = self.transport
         late = self.filter.take_onsets(now if cutoff is None else cutoff)
-        onsets, held = self.frame
+        frame = self.frame
         if late:
-            onsets = sorted(set(onsets) | set(late))
-            held = [p for p in held if p not in late]
+            frame = Frame(tuple(sorted(set(frame.onsets) | set(late))),
+                          tuple(p for p in frame.held if p not in late))
             if not self.filter.peek_onsets():
                 self.onset_at = None
-        pos = self._pos(self.step)
-        self.acc.advance(onsets, held, pos, self._pos(self.step + 1))
+        self.acc.advance(frame, tr.pos(tr.step), tr.pos(tr.step + 1))
         self.plan = None
-        self.step += 1
-        self.boundary = self.clock.step_time(self.step) if self.settings.timing.clock == \
-            "internal" else float("inf")
-        self.emitted = False
+        tr.moved_on()
 
     def _skip_step(self, now: float) -> None:
         self.stats.skipped_steps += 1
-        self.frame = ([], sorted(self.filter.held()))
-        self.emitted = True
+        self.frame = Frame((), tuple(sorted(self.filter.held())))
+        self.transport.emitted = True
         self._advance(now)
-
-    def _pos(self, step: int) -> int:
-        bar = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
-        return position_index(step % bar)
 
     # ------------------------------------------------------------------ sending
 
-    def _play(self, changes: list[NoteChange]) -> float:
+    def _send_changes(self, changes: list[NoteChange]) -> float:
         """Send note changes now, through the ledger; returns the time the first note-on went."""
         first_on = None
         for c in changes:
@@ -486,8 +430,12 @@ class Engine:
                 if c.velocity and first_on is None:
                     first_on = t
             if c.velocity:
-                self.recent.append((self.step, c.voice, c.pitch))
+                self._roll(c.voice, c.pitch)
         return first_on if first_on is not None else self.now()
+
+    def _roll(self, voice: int, pitch: int) -> None:
+        self.roll_serial += 1
+        self.roll.append(RollEvent(self.roll_serial, self.transport.step, voice, pitch))
 
     def _channel(self, voice: int) -> int:
         if voice == LEAD:
@@ -498,7 +446,7 @@ class Engine:
         try:
             self.out.send(message)
         except Exception as exc:  # a port that fails mid-send: say so, keep the engine up
-            self._note(f"could not send to the output port: {exc}")
+            self.note(f"could not send to the output port: {exc}")
         t = self.now()
         self.filter.sent(message, t)
         self.stats.sent += 1
@@ -517,7 +465,7 @@ class Engine:
     def _send_due(self, now: float) -> None:
         while self.scheduled and self.scheduled[0][0] <= now:
             _, ideal, changes = self.scheduled.pop(0)
-            sent_at = self._play(changes)
+            sent_at = self._send_changes(changes)
             self.stats.emission.append(sent_at - ideal)
 
     def _program_changes(self) -> None:
@@ -531,8 +479,8 @@ class Engine:
     def _end_takeover(self) -> None:
         self.takeover = False
         self.silent_steps = 0
-        self._play(self.acc.stop_lead())
-        self._note("takeover: the player is back")
+        self._send_changes(self.acc.stop_lead())
+        self.note("takeover: the player is back")
 
     def _release_all(self) -> None:
         """Every note off: the accompanist's voices rest, the ledger sends the offs."""
@@ -561,34 +509,37 @@ class Engine:
 
     # ------------------------------------------------------------------ controls
 
-    def control(self, name: str, value: Any = None) -> None:
+    def control(self, message: ControlMessage) -> None:
         """Queue a control from any thread; the worker applies it on its next pass."""
-        self.controls.append((name, value))
+        self.controls.append(message)
 
     def _apply_controls(self, now: float) -> None:
         while self.controls:
-            name, value = self.controls.popleft()
-            if name == "quit":
-                self.stopping = True
-            elif name == "panic":
-                self.panic()
-            elif name == "settings":
-                self._switch_settings(value)
-            elif name == "mute":
-                self._release_all()
-            elif name == "set":  # (control name, value): see livegen.controls
-                control, val = value
-                self._switch_settings(apply_control(self.settings, control, val))
-            elif name == "learn":
-                self.learning = value
-                if value:
-                    self._note(f"MIDI learn: move a knob for {value}")
-            elif name == "record":
-                self._record(bool(value), now)
-            elif name == "model":
-                self._switch_model(value)
-            else:
-                self._note(f"unknown control {name!r} ignored")
+            m = self.controls.popleft()
+            match m.kind:
+                case "quit":
+                    self.stopping = True
+                case "panic":
+                    self.panic()
+                case "mute":
+                    self._release_all()
+                case "settings":
+                    self._switch_settings(m.value)
+                case "set":
+                    try:
+                        self._switch_settings(apply_control(self.settings, m.name, m.value))
+                    except (KeyError, TypeError, ValueError):
+                        self.note(f"unknown control {m.name!r} ignored")
+                case "learn":
+                    self.learning = m.name
+                    if m.name:
+                        self.note(f"MIDI learn: move a knob for {m.name}")
+                case "record":
+                    self._record(bool(m.value), now)
+                case "model":
+                    self._switch_model(m.value)
+                case _:
+                    self.note(f"unknown control {m.kind!r} ignored")
 
     def _knobs(self, ccs: dict[tuple[int, int], int]) -> None:
         """Coalesced CC changes: bind one to the control being learned, or drive the controls
@@ -597,7 +548,7 @@ class Engine:
             (channel, cc), _ = next(iter(ccs.items()))
             learn = {k: v for k, v in self.settings.learn.items() if v != self.learning}
             learn[cc] = self.learning
-            self._note(f"MIDI learn: CC {cc} now drives {self.learning}")
+            self.note(f"MIDI learn: CC {cc} now drives {self.learning}")
             self.learning = None
             self.settings = replace(self.settings, learn=learn)
             return
@@ -620,33 +571,30 @@ class Engine:
                 rec.track(v.name, v.channel, v.program)
             rec.track("takeover", self.settings.takeover.channel)
             self.recorder = rec
-            self._note(f"recording to {path}")
+            self.note(f"recording to {path}")
         elif not on and self.recorder is not None:
             path = self.recorder.flush(now)
             self.recorder = None
-            self._note(f"recording saved: {path}")
+            self.note(f"recording saved: {path}")
 
     def _switch_model(self, path: str) -> None:
         """Load another model file; on failure the current one stays and the reason is shown."""
         try:
             runtime = Runtime(path, device=self.runtime.device)
         except Exception as exc:
-            self._note(str(exc))
+            self.note(str(exc))
             return
         self._release_all()
         self.runtime = runtime
         self.acc = Accompanist(runtime, self.settings)
-        self._note(f"model {runtime.path.name} loaded")
+        self.note(f"model {runtime.path.name} loaded")
 
     def _switch_settings(self, settings: Settings) -> None:
         """A new preset or a changed control: voices that change channel or go quiet are
         released first, so nothing is left hanging."""
         old = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
         old.add(("lead", self.settings.takeover.channel, True))
-        if settings.timing.bpm != self.settings.timing.bpm:
-            self.clock.set_bpm(settings.timing.bpm, self.now())
-            if self.running and not self.emitted:
-                self.boundary = self.clock.step_time(self.step)
+        self.transport.configure(settings.timing, self.now())
         self.settings = settings
         self.plan = None
         self.filter.configure(settings.input)
@@ -668,12 +616,13 @@ class Engine:
                 continue
             self.port_state[name] = {"vanished": "missing", "returned": "open",
                                      "error": "error"}[event.kind]
-            self._note(event.message)
+            self.note(event.message)
             if event.kind in ("vanished", "error"):
                 self.filter.reset()
                 self._release_all()
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
+        """A message for whoever watches (the panel's log, the status line)."""
         self.message_serial += 1
         self.messages.append((self.message_serial, text))
 
@@ -690,26 +639,25 @@ class Engine:
                         "emission_p99_ms": percentile_ms(emi, 99)}
         return st.shown
 
-    def status(self, now: float | None = None) -> dict:
-        now = self.now() if now is None else now
-        bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
-        bpm = self.clock.bpm if self.settings.timing.clock == "internal" else self.follower.bpm
-        recent, self.recent = self.recent, []
+    def drops(self) -> Drops:
         c = self.filter.counters
-        return {
-            "time": now, "preset": self.settings.name, "running": self.running,
-            "clock": self.settings.timing.clock, "bpm": bpm, "step": self.step,
-            "bar": self.step // bar_len + 1, "beat": (self.step % bar_len) // STEPS_PER_BEAT + 1,
-            "key": key_name(*self.acc.key) if self.acc.key else None,
-            "takeover": self.takeover,
-            "sounding": sorted(self.ledger.sounding()),
-            **self._shown_percentiles(now),
-            "drops": {"queue": c.dropped_queue, "malformed": c.malformed, "sysex": c.sysex,
-                      "sensing": c.sensing, "echo": c.echo, "skipped_steps":
-                      self.stats.skipped_steps},
-            "ports": dict(self.port_state), "messages": list(self.messages), "recent": recent,
-            "voices": [(v.name, v.enabled, v.channel) for v in self.acc.voices],
-            "recording": str(self.recorder.path) if self.recorder else None,
-            "learning": self.learning, "learn": dict(self.settings.learn),
-            "settings": self.settings,
-        }
+        return Drops(queue=c.dropped_queue, malformed=c.malformed, sysex=c.sysex,
+                     sensing=c.sensing, echo=c.echo, skipped_steps=self.stats.skipped_steps,
+                     missed_ticks=getattr(self.transport.follower, "missed_ticks", 0))
+
+    def status(self, now: float | None = None) -> Status:
+        """A snapshot of everything a UI shows; changes nothing."""
+        now = self.now() if now is None else now
+        tr = self.transport
+        bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+        return Status(
+            time=now, preset=self.settings.name, running=tr.running,
+            clock=self.settings.timing.clock, bpm=tr.bpm, step=tr.step,
+            bar=tr.step // bar_len + 1, beat=(tr.step % bar_len) // STEPS_PER_BEAT + 1,
+            key=key_name(*self.acc.key) if self.acc.key else None, takeover=self.takeover,
+            settings=self.settings, sounding=sorted(self.ledger.sounding()),
+            **self._shown_percentiles(now), drops=self.drops(), ports=dict(self.port_state),
+            messages=list(self.messages), recent=list(self.roll),
+            voices=[VoiceState(v.name, v.enabled, v.channel) for v in self.acc.voices],
+            recording=str(self.recorder.path) if self.recorder else None,
+            learning=self.learning, learn=dict(self.settings.learn))

@@ -1,4 +1,4 @@
-"""Presets: TOML files that fill `livegen.settings.Settings` (DESIGN §6).
+"""Presets: TOML files that fill `livegen.settings.Settings` (docs/ARCHITECTURE.md, "Modules").
 
 Schema (every key is optional unless noted; an omitted key keeps the `Settings` default):
 
@@ -26,9 +26,10 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
     [takeover]  enabled (bool), bars (1..64), channel (1..16), velocity (1..127)
     [learn]     "74" = "temperature": CC number (1..119, as a key) -> a live control name
 
-MIDI learn: the controls a CC can drive are `LEARNABLE_CONTROLS` plus "voice.<name>" for every
-voice the preset lists (and, for the shipped "chorale" model, its voices alto, tenor and bass).
-Continuous controls sweep `CONTROL_RANGES[control]` linearly as the CC goes 0..127; the toggles
+MIDI learn: the controls a CC can drive are the learnable rows of `livegen.controls.CONTROLS`
+plus "voice.<name>" for every voice the preset lists (and, for the shipped "chorale" model, its
+voices alto, tenor and bass). Continuous controls sweep the control's `span` linearly as the CC
+goes 0..127; the toggles
 ("takeover" and "voice.<name>") are on while the CC value is 64 or more.
 
 Errors: every problem raises `PresetError`, whose message is one sentence of the form
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from livegen import paths
+from livegen.controls import LEARNABLE, VOICE_PREFIX
 from livegen.settings import (
     DEFAULT_PROGRAMS,
     InputSettings,
@@ -66,9 +68,6 @@ from livegen.settings import (
 from livegen.tonality import key_name, parse_key
 
 __all__ = [
-    "CONTROL_RANGES",
-    "LEARNABLE_CONTROLS",
-    "VOICE_CONTROL_PREFIX",
     "PresetError",
     "PresetInfo",
     "find_preset",
@@ -78,28 +77,6 @@ __all__ = [
     "save_preset",
 ]
 
-# Live controls a MIDI CC can be learned to, besides "voice.<name>" (a voice on/off toggle).
-LEARNABLE_CONTROLS: tuple[str, ...] = (
-    "temperature",
-    "top_p",
-    "density",
-    "follow_ms",
-    "swing",
-    "humanize_ms",
-    "bpm",
-    "takeover",
-)
-VOICE_CONTROL_PREFIX = "voice."
-# The span a continuous control sweeps as its CC goes 0..127; absent = a toggle (on at >= 64).
-CONTROL_RANGES: dict[str, tuple[float, float]] = {
-    "temperature": (0.1, 2.0),
-    "top_p": (0.5, 1.0),
-    "density": (-1.0, 1.0),
-    "follow_ms": (0.0, 200.0),
-    "swing": (0.0, 0.5),
-    "humanize_ms": (0.0, 50.0),
-    "bpm": (20.0, 300.0),
-}
 CC_RANGE = (1, 119)  # CC 0 is bank select and 120..127 are channel mode messages
 
 # Voices of the shipped models (the human part, the soprano, is not a model voice).
@@ -512,7 +489,7 @@ def learnable_controls(settings: Settings) -> list[str]:
     """Every control a CC can be learned to with these settings (see the module docstring)."""
     names = [v.name for v in settings.voices]
     names += [n for n in _SHIPPED_MODEL_VOICES.get(settings.model, ()) if n not in names]
-    return [*LEARNABLE_CONTROLS, *(VOICE_CONTROL_PREFIX + n for n in names)]
+    return [*LEARNABLE, *(VOICE_PREFIX + n for n in names)]
 
 
 def _learn(doc: _Doc, value: Any, voices: list[VoiceSettings], model: str) -> dict[int, str]:
@@ -592,7 +569,7 @@ def find_preset(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def _dump(settings: Settings, folder: Path) -> str:
-    out = [f"# livegen preset (DESIGN §6); load it with --preset {_fmt(settings.name)}.", ""]
+    out = [f"# livegen preset; load it with --preset {_fmt(settings.name)}.", ""]
     out.append(f"name = {_fmt(settings.name)}")
     out.append(f"model = {_fmt(_model_for(settings.model, folder))}")
     for voice in settings.voices:

@@ -1,4 +1,4 @@
-"""The engine in its own process, for the control panel (DESIGN §5).
+"""The engine in its own process, for the control panel (docs/ARCHITECTURE.md, "Processes").
 
 The TUI never holds the GIL the hot path needs: the engine runs in a child process that owns
 the ports, model, clock and notes. Controls go in through one queue; status snapshots (~30 Hz)
@@ -17,7 +17,9 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from livegen.controls import ControlMessage
 from livegen.session import LiveOptions
+from livegen.status import Status
 
 
 class EngineError(Exception):
@@ -32,7 +34,7 @@ class EngineProcess:
         self.events: Any = ctx.Queue(maxsize=256)
         self.proc = ctx.Process(target=_child, args=(opts, synth, self.controls, self.events),
                                 name="livegen-engine")
-        self.last: dict | None = None
+        self.last: Status | None = None
         self.error: str | None = None
         self.info: dict = {}
 
@@ -50,10 +52,10 @@ class EngineProcess:
         self.info = payload
         return payload
 
-    def send(self, name: str, value: Any = None) -> None:
-        self.controls.put((name, value))
+    def send(self, message: ControlMessage) -> None:
+        self.controls.put(message)
 
-    def latest(self) -> dict | None:
+    def latest(self) -> Status | None:
         """The newest status snapshot (None if none yet); never waits."""
         while True:
             try:
@@ -71,7 +73,7 @@ class EngineProcess:
 
     def stop(self, timeout: float = 5.0) -> int | None:
         if self.proc.is_alive():
-            self.send("quit")
+            self.send(ControlMessage("quit"))
             self.proc.join(timeout)
         if self.proc.is_alive():
             self.proc.terminate()  # SIGTERM: the child still resolves its notes
@@ -110,14 +112,14 @@ def _child(opts: LiveOptions, synth: bool, controls: Any, events: Any) -> None:
     def read_controls() -> None:
         while not stop.is_set():
             try:
-                name, value = controls.get(timeout=0.2)
+                message = controls.get(timeout=0.2)
             except queue.Empty:
                 continue
             except (OSError, EOFError, ValueError):
                 stop.set()
                 return
-            engine.control(name, value)
-            if name == "quit":
+            engine.control(message)
+            if message.kind == "quit":
                 return
 
     threading.Thread(target=read_controls, daemon=True).start()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livegen.accompanist import Accompanist, NoteChange
+from livegen.accompanist import Accompanist
+from livegen.frames import Frame, NoteChange
 from livegen.grid import StepNote, human_frames, skyline, to_steps
 from livegen.midi.midifile import MidiFileError, Note, Part, read_notes, write_parts
 from livegen.model.tokens import STEPS_PER_BEAT, position_index
@@ -46,10 +47,11 @@ def perform(acc: Accompanist, onsets: list[tuple[int, ...]], held: list[tuple[in
     changes: list[tuple[int, NoteChange]] = []
     t0 = time.perf_counter()
     for t in range(length):
-        for c in acc.emit(onsets[t], held[t], pos[t]):
+        frame = Frame.of(onsets[t], held[t])
+        for c in acc.emit(frame, pos[t]):
             changes.append((t, c))
         tokens[t] = acc.tokens
-        acc.advance(onsets[t], held[t], pos[t], pos[t + 1] if t + 1 < length else pos[0])
+        acc.advance(frame, pos[t], pos[t + 1] if t + 1 < length else pos[0])
     changes.extend((length, c) for c in acc.release())
     return Performance(tokens, changes, time.perf_counter() - t0)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from livegen.engine import Engine
 from livegen.paths import model_path
 from livegen.settings import Settings
+from livegen.status import Status
 
 
 @dataclass
@@ -38,29 +39,6 @@ class LiveOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LiveOptions:
         return cls(**{k: getattr(args, k) for k in cls.__dataclass_fields__ if hasattr(args, k)})
-
-
-def add_live_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="chorale", help="preset name or .toml file "
-                   "(default %(default)s)")
-    p.add_argument("--model", help="model file to use instead of the preset's")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
-                   help="where the model runs (default %(default)s; see README for measurements)")
-    p.add_argument("--input", metavar="NAME", help="connect to the MIDI output whose name "
-                   "contains NAME (default: create a virtual input 'livegen in')")
-    p.add_argument("--output", metavar="NAME", help="connect to the MIDI input whose name "
-                   "contains NAME (default: create a virtual output 'livegen out')")
-    p.add_argument("--midi-api", default="auto", choices=["auto", "jack", "alsa", "coremidi",
-                                                          "windows"],
-                   help="MIDI system (default: the first that works)")
-    p.add_argument("--clock", choices=["internal", "midi"], help="clock source (default: "
-                   "the preset's)")
-    p.add_argument("--bpm", type=float, help="tempo of the internal clock (default: preset's)")
-    p.add_argument("--seed", type=int, help="random seed for the accompaniment")
-    p.add_argument("--stats", metavar="FILE", help="when the engine stops, write its timing "
-                   "samples (onset -> note-on latency, emission error) to FILE as JSON")
-    p.add_argument("--synth", action="store_true", help="hear the voices through the built-in "
-                   "monitor synth (PortAudio) as well as on the MIDI output")
 
 
 def load_live_settings(opts: LiveOptions) -> Settings:
@@ -144,7 +122,7 @@ def write_stats(engine: Engine, path: str) -> None:
             "waited_in_vain": engine.stats.waited_in_vain,
             "onsets": engine.stats.onsets, "ticks": engine.stats.ticks,
             "steps": engine.stats.steps, "skipped_steps": engine.stats.skipped_steps,
-            "drops": engine.status()["drops"]}
+            "drops": vars(engine.drops())}
     Path(path).write_text(json.dumps(data))
 
 
@@ -156,28 +134,28 @@ def start_monitor(engine: Engine):
         monitor = MonitorOutput(Synth())
         monitor.start()
     except SynthError as exc:
-        engine._note(f"monitor synth off: {exc}")
+        engine.note(f"monitor synth off: {exc}")
         return None
     engine.monitors.append(monitor)
     return monitor
 
 
-def status_line(s: dict) -> str:
-    bpm = f"{s['bpm']:.1f}" if s.get("bpm") else "--"
-    lat = s.get("latency_p99_ms")
-    drops = s["drops"]
-    return (f"{'play' if s['running'] else 'stop'} {s['clock']} {bpm} BPM  "
-            f"{s['bar']}:{s['beat']}  key {s['key'] or '?'}  "
-            f"{'TAKEOVER ' if s['takeover'] else ''}notes {len(s['sounding'])}  "
+def status_line(s: Status) -> str:
+    bpm = f"{s.bpm:.1f}" if s.bpm else "--"
+    lat = s.latency_p99_ms
+    drops = s.drops
+    return (f"{'play' if s.running else 'stop'} {s.clock} {bpm} BPM  "
+            f"{s.bar}:{s.beat}  key {s.key or '?'}  "
+            f"{'TAKEOVER ' if s.takeover else ''}notes {len(s.sounding)}  "
             f"p99 {f'{lat:.2f} ms' if lat is not None else '--'}  "
-            f"drops q{drops['queue']} m{drops['malformed']} e{drops['echo']}  "
-            f"in {s['ports']['in']} out {s['ports']['out']}")
+            f"drops q{drops.queue} m{drops.malformed} e{drops.echo} t{drops.missed_ticks}  "
+            f"in {s.ports['in']} out {s.ports['out']}")
 
 
 def _print_status(snapshots: queue.SimpleQueue, stop: threading.Event, every: float) -> None:
     tty = sys.stderr.isatty()
     seen = 0
-    latest = None
+    latest: Status | None = None
     while not stop.is_set():
         try:
             latest = snapshots.get(timeout=every)
@@ -187,7 +165,7 @@ def _print_status(snapshots: queue.SimpleQueue, stop: threading.Event, every: fl
             pass
         if latest is None:
             continue
-        for serial, message in latest["messages"]:
+        for serial, message in latest.messages:
             if serial > seen:
                 print(("\n" if tty else "") + f"livegen: {message}", file=sys.stderr, flush=True)
                 seen = serial

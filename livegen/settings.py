@@ -1,4 +1,4 @@
-"""The settings a preset captures (DESIGN §6), as plain dataclasses with musician-friendly defaults.
+"""The settings a preset captures, as plain dataclasses with musician-friendly defaults.
 
 `livegen.presets` reads and validates TOML into these; the engine and the offline render read them.
 Voice entries are matched to the model's voices by name; a voice the preset does not mention

@@ -22,7 +22,7 @@ MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.3
 _MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_STEPS = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor + raised 6th and 7th
 
-_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 # Tonics spelled with flats: F, Bb, Eb, Ab, Db major; D, G, C, F, Bb, Eb minor.
 _FLAT_TONICS = {"major": frozenset({5, 10, 3, 8, 1}), "minor": frozenset({2, 7, 0, 5, 10, 3})}
@@ -101,7 +101,7 @@ def key_name(tonic: int, mode: str) -> str:
     """A key's usual name, e.g. "F# minor", "Bb major", "Eb minor"."""
     mode = _check_mode(mode)
     tonic %= 12
-    names = _FLAT_NAMES if tonic in _FLAT_TONICS[mode] else _SHARP_NAMES
+    names = _FLAT_NAMES if tonic in _FLAT_TONICS[mode] else NOTE_NAMES
     return f"{names[tonic]} {mode}"
 
 
@@ -181,3 +181,8 @@ class KeyTracker:
             return detect_key(self._weights)
         except ValueError:  # all twelve pitch classes weighted equally
             return None
+
+
+def note_label(pitch: int) -> str:
+    """A MIDI pitch as a note name with its octave: 60 -> "C4"."""
+    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"

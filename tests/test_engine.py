@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from livegen.controls import ControlMessage
 from livegen.engine import Engine
 from livegen.model.runtime import Runtime
 from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
@@ -35,13 +36,7 @@ def make(model, **timing):
 def emissions(eng) -> list[tuple[int, tuple[int, ...]]]:
     """(step, human onsets of its frame) for each step the engine emits, as it emits."""
     seen: list[tuple[int, tuple[int, ...]]] = []
-    emit = eng._emit
-
-    def spy(now, by_onset):
-        emit(now, by_onset)
-        seen.append((eng.step, tuple(eng.frame[0])))
-
-    eng._emit = spy
+    eng.on_play = lambda step, frame: seen.append((step, frame.onsets))
     return seen
 
 
@@ -52,7 +47,7 @@ def run_until(eng, clock, t_end):
 
 def test_voices_play_on_the_grid_and_stop_clean(model):
     eng, clock, inp, out = make(model)
-    t0 = eng.clock.step_time(0)
+    t0 = eng.transport.clock.step_time(0)
     for i, pitch in enumerate([72, 74, 76, 77, 79, 77, 76, 74]):
         inp.at(t0 + 4 * i * STEP, [0x90, pitch, 90])
         inp.at(t0 + (4 * i + 3.5) * STEP, [0x80, pitch, 0])
@@ -70,7 +65,7 @@ def test_voices_play_on_the_grid_and_stop_clean(model):
 
 def test_pre_window_quantizes_an_early_note_to_the_next_step(model):
     eng, clock, inp, out = make(model)
-    t0 = eng.clock.step_time(0)
+    t0 = eng.transport.clock.step_time(0)
     inp.at(t0 + 3.7 * STEP, [0x90, 72, 90])  # 0.3 step early for step 4
     seen = emissions(eng)
     run_until(eng, clock, t0 + 6 * STEP)
@@ -79,7 +74,7 @@ def test_pre_window_quantizes_an_early_note_to_the_next_step(model):
 
 def test_follow_window_waits_for_a_late_note_and_plays_right_after_it(model):
     eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
-    t0 = eng.clock.step_time(0)
+    t0 = eng.transport.clock.step_time(0)
     late = t0 + 8 * STEP + 0.015  # 15 ms late on the beat
     inp.at(late, [0x90, 74, 90])
     run_until(eng, clock, t0 + 10 * STEP)
@@ -94,8 +89,8 @@ def play_line_and_chord(model, plan: bool):
     """A melody, some notes late into the follow window, some legato, then a chord."""
     eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
     if not plan:
-        eng._plan = lambda held: []  # propose nothing ahead but the frame as it stands
-    t0 = eng.clock.step_time(0)
+        eng.plan_ahead = False  # propose nothing ahead but the frame as it stands
+    t0 = eng.transport.clock.step_time(0)
     line = [(0, 72, 0.0), (2, 74, 0.004), (4, 76, 0.012), (6, 74, -0.002), (8, 71, 0.020),
             (10, 72, 0.0)]
     for i, (step, pitch, late) in enumerate(line):
@@ -131,7 +126,7 @@ def test_takeover_after_silent_bars_and_hand_back(model):
     eng.settings = replace(eng.settings, takeover=TakeoverSettings(enabled=True, bars=1,
                                                                    channel=1))
     eng.acc.configure(eng.settings)
-    t0 = eng.clock.step_time(0)
+    t0 = eng.transport.clock.step_time(0)
     inp.at(t0, [0x90, 72, 90])
     inp.at(t0 + 2 * STEP, [0x80, 72, 0])
     run_until(eng, clock, t0 + 40 * STEP)
@@ -160,11 +155,11 @@ def test_midi_clock_start_stop_continue_and_song_position(model):
     ons = [x for x, ch, _ in out.note_ons() if ch in (1, 2, 3)]
     assert ons
     assert all(min(abs(x - b) for b in boundaries) < 0.002 for x in ons)
-    assert eng.follower.bpm == pytest.approx(100, rel=0.01)
+    assert eng.transport.follower.bpm == pytest.approx(100, rel=0.01)
     stop = t + 96 * tick + 0.001
     inp.at(stop, [0xFC])
     run_until(eng, clock, stop + 0.01)
-    assert out.hanging() == set() and not eng.running
+    assert out.hanging() == set() and not eng.transport.running
     # song position: 16th note 32 (bar 3), then continue
     inp.at(stop + 0.02, [0xF2, 32, 0])
     inp.at(stop + 0.03, [0xFB])
@@ -184,16 +179,16 @@ def test_clock_silence_stops_and_resolves_notes(model):
         inp.at(t + 0.001 + k * tick, [0xF8])
     inp.at(t + 0.002, [0x90, 72, 90])
     run_until(eng, clock, t + 48 * tick + 0.7)
-    assert not eng.running and out.hanging() == set()
+    assert not eng.transport.running and out.hanging() == set()
 
 
 def test_preset_switch_mid_note_leaves_nothing_hanging(model):
     eng, clock, inp, out = make(model)
-    t0 = eng.clock.step_time(0)
+    t0 = eng.transport.clock.step_time(0)
     inp.at(t0, [0x90, 72, 90])
     run_until(eng, clock, t0 + 2.5 * STEP)
     voices = [replace(v, channel=v.channel + 5) for v in eng.settings.voices]
-    eng.control("settings", replace(eng.settings, voices=voices))
+    eng.control(ControlMessage("settings", value=replace(eng.settings, voices=voices)))
     run_until(eng, clock, t0 + 3 * STEP)
     old_channels = {2, 3, 4}
     assert not any(ch in old_channels for ch, _ in out.hanging())

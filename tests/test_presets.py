@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from livegen import paths, presets
+from livegen.controls import BY_NAME, LEARNABLE
 from livegen.presets import (
-    LEARNABLE_CONTROLS,
     PresetError,
     find_preset,
     learnable_controls,
@@ -150,9 +150,9 @@ def test_model_path_is_relative_to_the_preset(tmp_path: Path) -> None:
 def test_learnable_controls() -> None:
     settings = Settings(voices=[VoiceSettings(name="alto")])
     controls = learnable_controls(settings)
-    assert controls[: len(LEARNABLE_CONTROLS)] == list(LEARNABLE_CONTROLS)
+    assert controls[: len(LEARNABLE)] == list(LEARNABLE)
     assert {"voice.alto", "voice.tenor", "voice.bass"} <= set(controls)
-    assert set(presets.CONTROL_RANGES) <= set(LEARNABLE_CONTROLS)
+    assert {n for n, c in BY_NAME.items() if c.span} <= set(LEARNABLE)
 
 
 # ------------------------------------------------------------------------------------ errors

@@ -7,7 +7,8 @@ import mido
 import numpy as np
 import pytest
 
-from livegen.accompanist import LEAD, Accompanist
+from livegen.accompanist import Accompanist
+from livegen.frames import LEAD, Frame
 from livegen.model.runtime import Runtime
 from livegen.render import render
 from livegen.settings import SamplingSettings, Settings, VoiceSettings
@@ -114,7 +115,7 @@ def test_takeover_plays_the_melody_in_key_and_in_range(runtime):
     acc = Accompanist(runtime, settings(key_lock="G major"), seed=1)
     pitches, sounding = [], -1
     for t in range(64):
-        onsets, held, changes = acc.lead_step()
+        frame, changes = acc.lead_step()
         for c in changes:
             assert c.voice == LEAD
             if c.velocity:
@@ -124,8 +125,8 @@ def test_takeover_plays_the_melody_in_key_and_in_range(runtime):
             else:
                 assert c.pitch == sounding
                 sounding = -1
-        acc.emit(onsets, held, t % 16)
-        acc.advance(onsets, held, t % 16, (t + 1) % 16)
+        acc.emit(frame, t % 16)
+        acc.advance(frame, t % 16, (t + 1) % 16)
     assert pitches
     assert all(59 <= p <= 81 and p % 12 in scale_pitch_classes(7, "major") for p in pitches)
     offs = acc.release()
@@ -136,8 +137,8 @@ def test_takeover_plays_the_melody_in_key_and_in_range(runtime):
 def test_onset_probability_is_a_probability(runtime):
     runtime.reset()
     acc = Accompanist(runtime, settings(), seed=0)
-    acc.emit((60,), (), 0)
-    acc.advance((60,), (), 0, 1)
+    acc.emit(Frame((60,)), 0)
+    acc.advance(Frame((60,)), 0, 1)
     assert 0.0 <= acc.onset_probability <= 1.0
     assert np.isfinite(acc.onset_probability)
 

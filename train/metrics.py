@@ -1,4 +1,4 @@
-"""Evaluation figures of a harmonization (DESIGN §8), kept as counts so that scores add up.
+"""Evaluation figures of a harmonization (README, "Figures"), kept as counts so that scores add up.
 
 `measure(score)` gives the numerators and denominators of one score; sum the `Counts` of many
 scores and call `figures()` to get the shares.  A figure whose denominator is zero (no judged

@@ -1,4 +1,4 @@
-"""Input hygiene and the human part (DESIGN §5).
+"""Input hygiene and the human part (docs/ARCHITECTURE.md, "The hot path").
 
 ``InputFilter`` runs in the engine's worker thread. It takes raw MIDI messages as python-rtmidi
 delivers them (a list of byte values) with the time they arrived, and:
@@ -300,10 +300,6 @@ class InputFilter:
             while times and times[0] < limit:
                 times.popleft()
         times.append(t)
-
-    def sent_many(self, messages: Iterable[Sequence[int]], t: float) -> None:
-        for m in messages:
-            self.sent(m, t)
 
     def _is_echo(self, key: int, t: float) -> bool:
         times = self._echo.get(key)

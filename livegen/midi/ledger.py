@@ -1,4 +1,5 @@
-"""Note safety (DESIGN §5): the single record of every note the engine has sounding.
+"""Note safety: the single record of every note the engine has sounding (docs/ARCHITECTURE.md,
+"The hot path").
 
 Every note-on and note-off the engine sends goes through ``NoteLedger``, which returns the raw
 messages to send (lists of byte values, one ``send_message`` call each). Because the ledger
@@ -123,14 +124,6 @@ class NoteLedger:
     def sounding(self) -> dict[tuple[int, int], tuple[Owner, ...]]:
         """A copy: (channel, pitch) -> owners holding it, the latest striker last."""
         return {k: tuple(v) for k, v in self._notes.items()}
-
-    def is_sounding(self, channel: int, pitch: int, owner: Owner | None = None) -> bool:
-        owners = self._notes.get((channel, pitch))
-        return owners is not None and (owner is None or owner in owners)
-
-    def owned_by(self, owner: Owner) -> list[tuple[int, int]]:
-        """(channel, pitch) of the notes ``owner`` holds."""
-        return [k for k, owners in self._notes.items() if owner in owners]
 
     def __len__(self) -> int:
         return len(self._notes)

@@ -1,4 +1,4 @@
-"""MIDI ports over python-rtmidi (DESIGN §5): API choice, listing, virtual/named ports, supervision.
+"""MIDI ports over python-rtmidi: API choice, listing, virtual/named ports, supervision.
 
 The idea is mido's (ports over interchangeable backends) but the hot path calls python-rtmidi
 directly: `MidiInput.poll()` drains rtmidi's queue and `MidiOutput.send()` hands bytes straight to
@@ -21,7 +21,7 @@ engine's worker drains the queue with `poll()`. Each message is stamped with `ti
 when the worker picks it up, so a stamp lags the arrival by up to one poll interval (on JACK, plus
 up to one period: 2.7 ms at 48 kHz/128). Every API is polled, so all behave alike. SysEx and active
 sensing are dropped inside RtMidi (`ignore_types(sysex=True, timing=False, active_sense=True)`), as
-DESIGN ignores them; MIDI clock and MTC (RtMidi's "timing") pass, for following an external clock.
+livegen ignores them; MIDI clock and MTC (RtMidi's "timing") pass, for following an external clock.
 The engine's input filter drops SysEx and active sensing too, should they come another way.
 
 What rtmidi 1.5.8 (with its bundled libjack) does on JACK, measured against jackd2 1.9.21 with the
@@ -301,15 +301,6 @@ def list_ports(
         finally:
             _delete_rt(probe)
     return names[0], names[1]
-
-
-def port_present(
-    name: str, api: str | int = "auto", direction: Direction | Literal["any"] = "any"
-) -> bool:
-    """Whether a port matching `name` (as `open_input`/`open_output` match) exists now."""
-    inputs, outputs = list_ports(api)
-    candidates = {"input": inputs, "output": outputs, "any": inputs + outputs}[direction]
-    return find_port(name, candidates) is not None
 
 
 def _check_virtual_supported(api: str | int) -> None:

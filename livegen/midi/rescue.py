@@ -4,7 +4,7 @@ When the engine process dies (it exits, is killed, or reports an error), the TUI
 banner and resolves the notes the engine left sounding, because a killed process cannot: its
 MIDI client vanishes with it and so do its connections. Decision: the TUI sends the resolution
 itself, from a MIDI client of its own ("livegen-rescue"), straight to where the engine's output
-went. It knows the notes from the last snapshot (`status["sounding"]`, (channel, pitch) pairs)
+went. It knows the notes from the last snapshot (`Status.sounding`, (channel, pitch) pairs)
 and the channels from the voices and the takeover channel; it sends a note-off for each note,
 then CC64=0, CC123 and CC120 on every one of those channels, which also covers a note started
 after the last snapshot. It knows where to send them because it keeps watching, every 1.5 s
@@ -43,6 +43,7 @@ from livegen.midi.ledger import (
     cc_message,
     note_off_message,
 )
+from livegen.status import Status
 
 CONNECTIONS_S = 1.5  # how often the engine output's connections are read
 RESCUE_CLIENT = "livegen-rescue"
@@ -51,19 +52,17 @@ JACK_NO_START_SERVER = 0x01  # jack_options_t
 JACK_PORT_IS_OUTPUT = 0x02  # JackPortFlags
 
 
-def release_messages(status: dict | None) -> tuple[list[list[int]], list[int]]:
+def release_messages(status: Status | None) -> tuple[list[list[int]], list[int]]:
     """What ends every note the engine may have left sounding: a note-off per note of the last
     snapshot, then CC64=0, CC123, CC120 on every channel in use (all 16 with no snapshot)."""
     if status is None:
         sounding: list[tuple[int, int]] = []
         channels = set(range(1, 17))
     else:
-        sounding = [(int(ch), int(p)) for ch, p in status.get("sounding", ())]
-        channels = {int(ch) for _, _, ch in status.get("voices", ())}
+        sounding = list(status.sounding)
+        channels = {v.channel for v in status.voices}
         channels |= {ch for ch, _ in sounding}
-        settings = status.get("settings")
-        if settings is not None:
-            channels.add(settings.takeover.channel)
+        channels.add(status.settings.takeover.channel)
     messages = [note_off_message(ch, p) for ch, p in sounding]
     for ch in sorted(channels):
         messages += [cc_message(ch, CC_SUSTAIN, 0), cc_message(ch, CC_ALL_NOTES_OFF, 0),
@@ -245,7 +244,7 @@ class OutputConnections:
         return list(dict.fromkeys(destinations))
 
 
-def resolve_orphaned_notes(status: dict | None, api: int, destinations: list[str]) -> str:
+def resolve_orphaned_notes(status: Status | None, api: int, destinations: list[str]) -> str:
     """Send the note-offs and CC64/123/120 of `release_messages` to each destination (port
     names or name substrings); one sentence saying what was done."""
     messages, channels = release_messages(status)

@@ -21,7 +21,7 @@ When the engine process dies (it exits, is killed, or reports an error), the TUI
 banner and resolves the notes the engine left sounding, because a killed process cannot: its
 MIDI client vanishes with it and so do its connections. Decision: the TUI sends the resolution
 itself, from a MIDI client of its own ("livegen-rescue"), straight to where the engine's output
-went. It knows the notes from the last snapshot (`status["sounding"]`, (channel, pitch) pairs)
+went. It knows the notes from the last snapshot (`Status.sounding`, (channel, pitch) pairs)
 and the channels from the voices and the takeover channel; it sends a note-off for each note,
 then CC64=0, CC123 and CC120 on every one of those channels, which also covers a note started
 after the last snapshot. It knows where to send them because it keeps watching, every 1.5 s
@@ -61,12 +61,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from livegen import paths
-from livegen.controls import apply_control, current
+from livegen.controls import (
+    BY_NAME,
+    CONTROLS,
+    NUMERIC,
+    VOICE_PREFIX,
+    ControlMessage,
+    apply_control,
+    current,
+    format_value,
+    label,
+    step_value,
+)
 from livegen.midi import ports
 from livegen.midi.rescue import OutputConnections, resolve_orphaned_notes
 from livegen.presets import (
-    CONTROL_RANGES,
-    VOICE_CONTROL_PREFIX,
     PresetError,
     learnable_controls,
     list_presets,
@@ -75,7 +84,13 @@ from livegen.presets import (
 )
 from livegen.session import LiveOptions
 from livegen.settings import Settings
+from livegen.status import Status
 from livegen.tonality import key_name, parse_key
+from livegen.tui.keymap import (
+    HINTS,
+    PRESET_NAME,
+    next_key_lock,
+)
 from livegen.tui.messages import (
     EngineDied,
     EngineFailed,
@@ -84,17 +99,8 @@ from livegen.tui.messages import (
     Rescued,
     Snapshot,
 )
-from livegen.tui.poller import HOLD_S, EngineHandle, _Poller, start_engine
+from livegen.tui.poller import HOLD_S, EngineHandle, Poller, start_engine
 from livegen.tui.screens import HelpScreen, PickScreen, PromptScreen
-from livegen.tui.values import (
-    _PRESET_NAME,
-    HINTS,
-    LABELS,
-    NUMERIC,
-    format_value,
-    next_key_lock,
-    step_value,
-)
 from livegen.tui.widgets import ControlPanel, MessageLog, PianoRoll, StatusLines
 
 
@@ -131,20 +137,10 @@ class LivegenApp(App[int]):
         Binding("space", "flip", "flip"),
         Binding("l", "learn", "learn"),
         Binding("escape", "cancel_learn", "cancel learn"),
-        Binding("t", "nudge('temperature', -1)", "temperature -"),
-        Binding("T", "nudge('temperature', 1)", "temperature +"),
-        Binding("d", "nudge('density', -1)", "density -"),
-        Binding("D", "nudge('density', 1)", "density +"),
-        Binding("f", "nudge('follow_ms', -1)", "follow -"),
-        Binding("F", "nudge('follow_ms', 1)", "follow +"),
-        Binding("w", "nudge('swing', -1)", "swing -"),
-        Binding("W", "nudge('swing', 1)", "swing +"),
-        Binding("h", "nudge('humanize_ms', -1)", "humanize -"),
-        Binding("H", "nudge('humanize_ms', 1)", "humanize +"),
-        Binding("left_square_bracket", "nudge('bpm', -1)", "tempo -"),
-        Binding("right_square_bracket", "nudge('bpm', 1)", "tempo +"),
-        Binding("left_curly_bracket", "nudge('bpm', -5)", "tempo --"),
-        Binding("right_curly_bracket", "nudge('bpm', 5)", "tempo ++"),
+        *[Binding(key, f"nudge('{c.name}', {sign * times})", f"{c.label} {'-+'[sign > 0]}")
+          for c in CONTROLS
+          for keys, times in ((c.keys, 1), (c.big_keys, 5)) if keys
+          for key, sign in zip(keys, (-1, 1), strict=True)],
         *[Binding(str(n), f"voice({n})", f"voice {n}") for n in range(1, 10)],
         Binding("k", "key_cycle", "key lock"),
         Binding("K", "key_type", "fixed key"),
@@ -169,14 +165,14 @@ class LivegenApp(App[int]):
         self.own_engine = own_engine
         self.handle_signals = handle_signals
         self.engine: EngineHandle | None = None
-        self.status: dict | None = None
+        self.status: Status | None = None
         self.settings: Settings | None = None
         self.failure: str | None = None  # the engine could not start, or died
         self.rescue: str | None = None  # what was done about the notes of a dead engine
         self.shown_messages: list[str] = []
         self.port_names: dict[str, str] = {}
         self.connections: OutputConnections | None = None
-        self._poller: _Poller | None = None
+        self._poller: Poller | None = None
         self.starter: threading.Thread | None = None
         self._hold_until = 0.0
         self._seen_serial = 0
@@ -239,7 +235,7 @@ class LivegenApp(App[int]):
             self.connections.start()
         except ports.PortError:
             self.connections = None
-        self._poller = _Poller(self, engine)
+        self._poller = Poller(self, engine)
         self._poller.start()
         names = " and ".join(f"{side} {name}" for side, name in self.port_names.items())
         self._say(f"engine running ({names}); ? lists the keys")
@@ -264,8 +260,8 @@ class LivegenApp(App[int]):
         s = message.status
         self.status = s
         if time.monotonic() >= self._hold_until or self.settings is None:
-            self.settings = s["settings"]
-        for serial, text in s.get("messages", ()):
+            self.settings = s.settings
+        for serial, text in s.messages:
             if serial > self._seen_serial:
                 self._seen_serial = serial
                 self._say(text)
@@ -274,10 +270,10 @@ class LivegenApp(App[int]):
 
     def _refresh(self) -> None:
         s = self.status
-        learning = s.get("learning") if s else None
+        learning = s.learning if s else None
         self.status_lines.show(s, self.port_names, learning, None)
-        voices = [name for name, _, _ in s["voices"]] if s else []
-        self.panel.set_state(self.settings, voices, s.get("learn", {}) if s else {}, learning)
+        voices = [v.name for v in s.voices] if s else []
+        self.panel.set_state(self.settings, voices, s.learn if s else {}, learning)
 
     def _say(self, text: str, style: str = "") -> None:
         self.shown_messages.append(text)
@@ -361,7 +357,7 @@ class LivegenApp(App[int]):
     def _set(self, control: str, value: Any) -> None:
         if not self._engine_ok() or self.settings is None:
             return
-        self.engine.send("set", (control, value))  # type: ignore[union-attr]
+        self.engine.send(ControlMessage("set", control, value))  # type: ignore[union-attr]
         self.settings = apply_control(self.settings, control, value)
         self._hold_until = time.monotonic() + HOLD_S
         self._refresh()
@@ -405,9 +401,9 @@ class LivegenApp(App[int]):
         elif control not in NUMERIC:
             self.action_toggle(control)
         elif self.settings is not None:
-            lo, hi = CONTROL_RANGES[control]
+            lo, hi = BY_NAME[control].span
             value = format_value(self.settings, control).split()[0]
-            self.push_screen(PromptScreen(f"{LABELS[control]} ({lo:g} to {hi:g}):", value),
+            self.push_screen(PromptScreen(f"{label(control)} ({lo:g} to {hi:g}):", value),
                              lambda text: self._typed_value(control, text))
 
     def _typed_value(self, control: str, text: str | None) -> None:
@@ -418,20 +414,20 @@ class LivegenApp(App[int]):
         except ValueError:
             self._say(f"{text!r} is not a number", "yellow")
             return
-        lo, hi = CONTROL_RANGES[control]
+        lo, hi = BY_NAME[control].span
         self._set(control, min(hi, max(lo, value)))
 
     def action_voice(self, n: int) -> None:
-        voices = [name for name, _, _ in self.status["voices"]] if self.status else []
+        voices = [v.name for v in self.status.voices] if self.status else []
         if not 1 <= n <= len(voices):
             self._say(f"there is no voice {n}", "yellow")
             return
-        self.action_toggle(VOICE_CONTROL_PREFIX + voices[n - 1])
+        self.action_toggle(VOICE_PREFIX + voices[n - 1])
 
     def action_key_cycle(self) -> None:
         if self.settings is None:
             return
-        detected = self.status.get("key") if self.status else None
+        detected = self.status.key if self.status else None
         new = next_key_lock(self.settings.sampling.key_lock, detected)
         if self.settings.sampling.key_lock == "auto" and new == "off":
             self._say("no key detected yet, so key lock goes off", "yellow")
@@ -462,24 +458,25 @@ class LivegenApp(App[int]):
         control = self.panel.control
         allowed = learnable_controls(self.settings)
         if control not in allowed:
-            self._say(f"{LABELS.get(control, control)} cannot be MIDI-learned; these can: "
+            self._say(f"{label(control)} cannot be MIDI-learned; these can: "
                       f"{', '.join(allowed)}", "yellow")
             return
-        self.engine.send("learn", control)  # type: ignore[union-attr]
+        self.engine.send(ControlMessage("learn", control))  # type: ignore[union-attr]
 
     def action_cancel_learn(self) -> None:
-        if self.engine is not None and self.status and self.status.get("learning"):
-            self.engine.send("learn", None)
+        if self.engine is not None and self.status and self.status.learning:
+            self.engine.send(ControlMessage("learn", None))
             self._say("MIDI learn cancelled")
 
     def action_panic(self) -> None:
         if self._engine_ok():
-            self.engine.send("panic", None)  # type: ignore[union-attr]
+            self.engine.send(ControlMessage("panic"))  # type: ignore[union-attr]
             self._say("panic: every note off, sustain off, all notes off, all sound off")
 
     def action_record(self) -> None:
         if self._engine_ok() and self.status is not None:
-            self.engine.send("record", self.status.get("recording") is None)  # type: ignore
+            self.engine.send(ControlMessage(  # type: ignore[union-attr]
+                "record", value=self.status.recording is None))
 
     # --------------------------------------------------------------------------- presets
 
@@ -513,12 +510,12 @@ class LivegenApp(App[int]):
             return
         engine = self.engine
         assert engine is not None
-        engine.send("settings", settings)
+        engine.send(ControlMessage("settings", value=settings))
         model = str(paths.model_path(settings.model))
         loaded = self._model or (str(paths.model_path(self.settings.model))
                                  if self.settings else model)
         if Path(model).resolve() != Path(loaded).resolve():
-            engine.send("model", model)
+            engine.send(ControlMessage("model", value=model))
             self._model = model
         self.settings = settings
         self._hold_until = time.monotonic() + HOLD_S
@@ -534,10 +531,10 @@ class LivegenApp(App[int]):
     def _save_as(self, name: str | None) -> None:
         if not name or self.settings is None:
             return
-        if not _PRESET_NAME.fullmatch(name):
+        if not PRESET_NAME.fullmatch(name):
             self._say(f"{name!r} is not a preset name: use letters, digits, - and _", "yellow")
             return
-        base = self.status["settings"] if self.status else self.settings
+        base = self.status.settings if self.status else self.settings
         settings = replace(base if time.monotonic() >= self._hold_until else self.settings,
                            name=name)
         path = paths.user_presets() / f"{name}.toml"
@@ -567,7 +564,7 @@ class LivegenApp(App[int]):
         if not file.is_file():
             self._say(f"{path}: no such model file", "yellow")
             return
-        self.engine.send("model", str(file))  # type: ignore[union-attr]
+        self.engine.send(ControlMessage("model", value=str(file)))  # type: ignore[union-attr]
         self._model = str(file)
         self._say(f"loading model {file}…")
 

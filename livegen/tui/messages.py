@@ -1,46 +1,45 @@
-"""The messages the poller thread posts to the panel."""
+"""The messages the poller thread and the engine starter post to the panel (Textual calls
+`Message.__post_init__` from a dataclass's generated `__init__`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+from livegen.status import RollEvent, Status
 
 if TYPE_CHECKING:
     from livegen.tui.poller import EngineHandle
 
 
+@dataclass
 class Snapshot(Message):
-    def __init__(self, status: dict, recent: list[tuple[int, int, int]]):
-        super().__init__()
-        self.status = status
-        self.recent = recent
+    status: Status
+    recent: list[RollEvent]  # piano-roll events since the previous Snapshot
 
 
+@dataclass
 class EngineStarted(Message):
-    def __init__(self, engine: EngineHandle):
-        super().__init__()
-        self.engine = engine
+    engine: EngineHandle
 
 
+@dataclass
 class EngineFailed(Message):
-    def __init__(self, reason: str):
-        super().__init__()
-        self.reason = reason
+    reason: str
 
 
+@dataclass
 class EngineDied(Message):
-    def __init__(self, reason: str):
-        super().__init__()
-        self.reason = reason
+    reason: str
 
 
+@dataclass
 class Rescued(Message):
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
+    text: str
 
 
+@dataclass
 class EngineStopped(Message):
     pass
-

@@ -6,9 +6,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from livegen.controls import ControlMessage
 from livegen.session import LiveOptions
+from livegen.status import RollEvent, Status, new_events
 from livegen.tui.messages import EngineDied, Snapshot
 
 if TYPE_CHECKING:
@@ -25,8 +27,8 @@ class EngineHandle(Protocol):
 
     error: str | None
 
-    def send(self, name: str, value: Any = None) -> None: ...
-    def latest(self) -> dict | None: ...
+    def send(self, message: ControlMessage) -> None: ...
+    def latest(self) -> Status | None: ...
     @property
     def alive(self) -> bool: ...
     def stop(self, timeout: float = ...) -> int | None: ...
@@ -63,7 +65,7 @@ def death_reason(engine: EngineHandle) -> str | None:
     return f"the engine process ended with status {code}"
 
 
-class _Poller(threading.Thread):
+class Poller(threading.Thread):
     """Reads the engine's snapshots without ever blocking the UI or the engine."""
 
     def __init__(self, app: LivegenApp, engine: EngineHandle):
@@ -73,15 +75,19 @@ class _Poller(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        last: dict | None = None
-        recent: list[tuple[int, int, int]] = []
+        last: Status | None = None
+        recent: list[RollEvent] = []
+        taken = 0  # serial of the newest piano-roll event taken
         fresh = False
         posted = checked = 0.0
         while not self.halt.wait(POLL_S):
             snap = self.engine.latest()
             if snap is not None and snap is not last:
                 last, fresh = snap, True
-                recent.extend(snap.get("recent", ()))
+                fresh_events = new_events(snap.recent, taken)
+                if fresh_events:
+                    recent.extend(fresh_events)
+                    taken = fresh_events[-1].serial
             now = time.monotonic()
             if fresh and now - posted >= POST_S:
                 self.app.post_message(Snapshot(last, recent))

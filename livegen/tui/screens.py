@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from livegen.tui.values import KEYMAP
+from livegen.tui.keymap import KEYMAP
 
 
 class HelpScreen(ModalScreen[None]):

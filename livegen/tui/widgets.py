@@ -10,66 +10,62 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-from livegen.presets import (
-    VOICE_CONTROL_PREFIX,
-)
+from livegen.controls import CONTROLS, VOICE_PREFIX, format_value, label
+from livegen.frames import HUMAN, LEAD
 from livegen.settings import Settings
-from livegen.tui.values import (
-    BASE_CONTROLS,
-    HUMAN,
-    LABELS,
-    LEAD,
-    VOICE_COLOURS,
-    format_value,
-    note_label,
-)
+from livegen.status import RollEvent, Status
+from livegen.tonality import note_label
+from livegen.tui.keymap import VOICE_COLOURS
+
+CONTROL_NAMES = tuple(c.name for c in CONTROLS)
 
 
 class StatusLines(Static):
     """Transport, clock, tempo, position, key, preset; ports; latency and drops."""
 
-    def show(self, status: dict | None, port_names: dict[str, str], learning: str | None,
+    def show(self, status: Status | None, port_names: dict[str, str], learning: str | None,
              starting: str | None) -> None:
         if status is None:
             self.update(Text(starting or "starting the engine…", style="bold"))
             return
         s = status
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(" ▶ PLAY " if s["running"] else " ■ STOP ",
-                 style="bold black on green" if s["running"] else "bold black on yellow")
-        bpm = f"{s['bpm']:.1f}" if s.get("bpm") else "--"
-        t.append(f" {s['clock']} clock  ")
+        t.append(" ▶ PLAY " if s.running else " ■ STOP ",
+                 style="bold black on green" if s.running else "bold black on yellow")
+        bpm = f"{s.bpm:.1f}" if s.bpm else "--"
+        t.append(f" {s.clock} clock  ")
         t.append(f"{bpm} BPM", style="bold")
         t.append("  bar ")
-        t.append(f"{s['bar']}:{s['beat']}", style="bold")
+        t.append(f"{s.bar}:{s.beat}", style="bold")
         t.append("  key ")
-        t.append(s["key"] or "?", style="bold")
+        t.append(s.key or "?", style="bold")
         t.append("  preset ")
-        t.append(s["preset"], style="bold")
+        t.append(s.preset, style="bold")
         t.append("\n")
         for side in ("in", "out"):
-            state = s["ports"].get(side, "?")
+            state = s.ports.get(side, "?")
             t.append(f"{side} {port_names.get(side, side)} ")
             t.append(state, style="green" if state == "open" else "bold red")
             t.append("  ")
-        if s.get("recording"):
+        if s.recording:
             t.append(" ● REC ", style="bold white on red")
             t.append(" ")
-        if s.get("takeover"):
+        if s.takeover:
             t.append(" TAKEOVER ", style="bold black on magenta")
             t.append(" ")
         if learning:
             t.append(f" LEARN {learning}: move a knob ", style="bold black on cyan")
         t.append("\n")
-        p50, p99 = s.get("latency_p50_ms"), s.get("latency_p99_ms")
+        p50, p99 = s.latency_p50_ms, s.latency_p99_ms
         t.append("latency p50 ")
         t.append(f"{p50:.1f}" if p50 is not None else "--", style="bold")
         t.append(" p99 ")
         t.append(f"{p99:.1f}" if p99 is not None else "--", style="bold")
-        d = s["drops"]
-        t.append(f" ms  drops queue {d['queue']} bad {d['malformed']} sysex {d['sysex']} "
-                 f"sense {d['sensing']} echo {d['echo']} late {d['skipped_steps']}",
-                 style="yellow" if any(d.values()) else "")
+        d = s.drops
+        t.append(f" ms  drops queue {d.queue} bad {d.malformed} sysex {d.sysex} "
+                 f"sense {d.sensing} echo {d.echo} late {d.skipped_steps} "
+                 f"ticks {d.missed_ticks}",
+                 style="yellow" if d.total() or d.missed_ticks else "")
         self.update(t)
 
 
@@ -110,20 +106,18 @@ class PianoRoll(Widget):
         if old is None or self._rank(part) < self._rank(old[0]) or (old[0] == part and onset):
             column[pitch] = (part, onset or (old is not None and old[0] == part and old[1]))
 
-    def add(self, status: dict, recent: list[tuple[int, int, int]]) -> None:
-        self.step = int(status["step"])
-        settings = status.get("settings")
-        if settings is not None:
-            self.bar_steps = settings.timing.beats_per_bar * 4
-        for step, part, pitch in recent:
-            self._put(int(step), int(pitch), int(part), True)
+    def add(self, status: Status, recent: list[RollEvent]) -> None:
+        self.step = status.step
+        settings = status.settings
+        self.bar_steps = settings.timing.beats_per_bar * 4
+        for event in recent:
+            self._put(event.step, event.pitch, event.voice, True)
         parts: dict[int, int] = {}
-        for i, (_, enabled, channel) in enumerate(status.get("voices", ())):
-            if enabled:
-                parts.setdefault(channel, i)
-        if settings is not None:
-            parts.setdefault(settings.takeover.channel, LEAD)
-        for channel, pitch in status.get("sounding", ()):
+        for i, voice in enumerate(status.voices):
+            if voice.enabled:
+                parts.setdefault(voice.channel, i)
+        parts.setdefault(settings.takeover.channel, LEAD)
+        for channel, pitch in status.sounding:
             part = parts.get(channel)
             if part is not None:
                 self._put(self.step, int(pitch), part, False)
@@ -178,7 +172,7 @@ class ControlPanel(Widget):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.controls: list[str] = list(BASE_CONTROLS)
+        self.controls: list[str] = list(CONTROL_NAMES)
         self.selected = 0
         self.settings: Settings | None = None
         self.learn: dict[int, str] = {}
@@ -186,7 +180,7 @@ class ControlPanel(Widget):
 
     def set_state(self, settings: Settings | None, voices: list[str], learn: dict[int, str],
                   learning: str | None) -> None:
-        self.controls = list(BASE_CONTROLS) + [VOICE_CONTROL_PREFIX + v for v in voices]
+        self.controls = list(CONTROL_NAMES) + [VOICE_PREFIX + v for v in voices]
         self.selected = min(self.selected, len(self.controls) - 1)
         self.settings, self.learn, self.learning = settings, learn, learning
         self.refresh()
@@ -199,13 +193,13 @@ class ControlPanel(Widget):
         out = Text(no_wrap=True, overflow="crop")
         ccs = {control: cc for cc, control in self.learn.items()}
         for i, control in enumerate(self.controls):
-            label = LABELS.get(control, control[len(VOICE_CONTROL_PREFIX):])
-            if control.startswith(VOICE_CONTROL_PREFIX):
-                label = f"{i - len(BASE_CONTROLS) + 1} {label}"
+            name = label(control)
+            if control.startswith(VOICE_PREFIX):
+                name = f"{i - len(CONTROL_NAMES) + 1} {name}"
             value = format_value(self.settings, control) if self.settings else "--"
             cc = "learn…" if control == self.learning else (f"cc{ccs[control]}"
                                                           if control in ccs else "")
-            line = f"{'▸' if i == self.selected else ' '}{label:<13.13}{value:>9.9} {cc:<6}"
+            line = f"{'▸' if i == self.selected else ' '}{name:<13.13}{value:>9.9} {cc:<6}"
             style = "reverse bold" if i == self.selected else ""
             if control == self.learning:
                 style += " cyan"

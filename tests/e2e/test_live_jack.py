@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from livegen.engine import Engine
+from livegen.frames import Frame
 from livegen.midi import ports
 from livegen.model.runtime import Runtime
 from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
@@ -57,16 +58,13 @@ class LiveRig:
         self.engine = Engine(settings, Runtime(MODEL), self.inp, self.out, seed=3,
                              watches=[ports.PortWatch(self.raw_in), ports.PortWatch(self.raw_out)])
         self.emitted: list[tuple[int, tuple[int, ...]]] = []  # (step, human onsets)
-        self.emit_times: list[float] = []  # when each step's emission began
-        emit = self.engine._emit
+        self.emit_times: list[float] = []  # when each step was played (before its sends)
 
-        def spy(now, by_onset):
-            began = time.perf_counter()
-            emit(now, by_onset)
-            self.emitted.append((self.engine.step, tuple(self.engine.frame[0])))
-            self.emit_times.append(began)
+        def spy(step: int, frame: Frame) -> None:
+            self.emit_times.append(time.perf_counter())
+            self.emitted.append((step, frame.onsets))
 
-        self.engine._emit = spy
+        self.engine.on_play = spy
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.engine.run, args=(self.stop.is_set,))
 
@@ -129,8 +127,8 @@ def test_melody_gets_accompaniment_at_the_expected_steps(jack_client):
     with LiveRig(settings()) as rig:
         tester.connect_output("livegen in")
         tester.connect_input("livegen out")
-        clock = rig.engine.clock
-        start = rig.engine.step + 4
+        clock = rig.engine.transport.clock
+        start = rig.engine.transport.step + 4
         melody = [(start + 4 * i, p) for i, p in enumerate([72, 74, 76, 77, 79, 77])]
         for step, pitch in melody:
             wait_until(clock.step_time(step) - 0.01)  # a little early: the pre-window
@@ -181,10 +179,10 @@ def test_midi_clock_follow_stop_continue_and_song_position(jack_client, bpm):
             k = max(i for i, e in enumerate(rig.emit_times) if e <= t)
             delays.append(t - arrivals[6 * steps[k]])
         assert min(delays) >= 0 and median(delays) < 0.002
-        assert rig.engine.follower.bpm == pytest.approx(bpm, rel=0.03)
+        assert rig.engine.transport.follower.bpm == pytest.approx(bpm, rel=0.03)
         tester.send([0xFC])
         time.sleep(0.1)
-        assert not rig.engine.ledger and not rig.engine.running
+        assert not rig.engine.ledger and not rig.engine.transport.running
         got = tester.receive(5000, timeout=0.2)
         assert balance(got) == set()
         # Song Position Pointer to 16th 40 (bar 3, beat 3), then Continue
@@ -203,10 +201,10 @@ def test_follow_window_plays_right_after_a_late_note(jack_client):
     tester = jack_client()
     with LiveRig(settings(follow_ms=30.0, follow_threshold=0.0)) as rig:
         tester.connect_output("livegen in")
-        clock = rig.engine.clock
+        clock = rig.engine.transport.clock
         lates = []
         for i in range(4):
-            step = rig.engine.step + 8
+            step = rig.engine.transport.step + 8
             wait_until(clock.step_time(step) + 0.015)  # 15 ms late on the beat
             lates.append((step, tester.send([0x90, 74 + i, 90])))
             time.sleep(0.05)
@@ -272,7 +270,7 @@ def test_a_flood_of_5000_messages_a_second_for_2_seconds(jack_client):
         assert rig.thread.is_alive()
         c = rig.engine.filter.counters
         assert c.messages + c.dropped_queue > 0 and c.messages <= sent
-        assert rig.engine.status()["drops"]["queue"] == c.dropped_queue
+        assert rig.engine.status().drops.queue == c.dropped_queue
     assert balance(tester.receive(100000, timeout=0.5)) == set()
     assert not rig.engine.ledger
 

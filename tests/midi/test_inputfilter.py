@@ -387,7 +387,8 @@ def test_echo_needs_the_same_channel_and_pitch():
 
 def test_echoed_panic_ccs_are_not_taken_as_control_moves():
     f = InputFilter()
-    f.sent_many([[0xB1, 64, 0], [0xB1, 123, 0], [0xB1, 7, 100]], 5.0)
+    for m in ([0xB1, 64, 0], [0xB1, 123, 0], [0xB1, 7, 100]):
+        f.sent(m, 5.0)
     for m in ([0xB1, 64, 0], [0xB1, 123, 0], [0xB1, 7, 100]):
         assert f.feed(m, 5.001) is None
     assert f.drain_cc() == {}

@@ -18,14 +18,21 @@ from livegen.midi.ports import (
     MidiOutput,
     PortError,
     PortWatch,
+    find_port,
     list_ports,
     open_input,
     open_output,
-    port_present,
     resolve_api,
 )
 
 MakeClient = Callable[..., JackTestClient]
+
+
+def port_present(name: str, api: str, direction: str = "any") -> bool:
+    """Whether a port matching `name` (as open_input/open_output match) exists now."""
+    inputs, outputs = list_ports(api)
+    candidates = {"input": inputs, "output": outputs, "any": inputs + outputs}[direction]
+    return find_port(name, candidates) is not None
 
 
 @pytest.fixture

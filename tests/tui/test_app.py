@@ -25,15 +25,17 @@ import pytest
 from conftest import JackTestClient
 
 from livegen import paths
+from livegen.controls import ControlMessage, step_value
 from livegen.midi.ports import CLIENT_NAME_ENV
 from livegen.midi.rescue import parse_alsa_connections, release_messages
 from livegen.presets import PresetError, find_preset, load_preset
 from livegen.session import LiveOptions
 from livegen.settings import Settings
+from livegen.status import Status, VoiceState
 from livegen.tui import KEYMAP, LivegenApp
+from livegen.tui.keymap import next_key_lock
 from livegen.tui.poller import start_engine
 from livegen.tui.screens import HelpScreen, PickScreen
-from livegen.tui.values import next_key_lock, step_value
 
 OPTS = LiveOptions(input=None, output=None, midi_api="jack", seed=1)
 SHARED = f"tui-shared-{os.getpid()}"  # JACK client names, so the tester finds the right engine
@@ -152,17 +154,17 @@ async def sound_voices(app: LivegenApp, tester: JackTestClient, listener: Listen
         pitch = MELODY[i % len(MELODY)]
         tester.send([0x90, pitch, 90])
         await asyncio.sleep(0.35)
-        status = app.status or {}
         heard = balance(listener.messages())
-        if i >= 2 and status.get("sounding") and heard:
+        if i >= 2 and app.status and app.status.sounding and heard:
             if not hold:
                 tester.send([0x80, pitch, 0])
             return pitch
         tester.send([0x80, pitch, 0])
         i += 1
         if time.monotonic() > deadline:
+            sounding = app.status.sounding if app.status else None
             raise AssertionError(f"the engine never sounded a voice the listener heard: it "
-                                 f"sounds {status.get('sounding')}, the listener got "
+                                 f"sounds {sounding}, the listener got "
                                  f"{len(listener.messages())} messages; JACK: {jack_graph()}")
 
 
@@ -220,8 +222,8 @@ def shared_engine(jack_server: str, user_dirs: Path) -> Iterator[object]:
 
 def _settled(engine, chorale: Settings) -> bool:
     status = engine.latest()
-    return bool(status and status["preset"] == chorale.name and status["recording"] is None
-                and status["learning"] is None and status["settings"] == chorale)
+    return bool(status and status.preset == chorale.name and status.recording is None
+                and status.learning is None and status.settings == chorale)
 
 
 @pytest.fixture
@@ -229,10 +231,10 @@ def engine(shared_engine) -> object:
     """The shared engine, back to the chorale preset, not recording or learning, after a panic
     (the voices may go on playing by themselves afterwards)."""
     chorale = load_preset(find_preset("chorale"))
-    shared_engine.send("record", False)
-    shared_engine.send("learn", None)
-    shared_engine.send("settings", chorale)
-    shared_engine.send("panic", None)
+    shared_engine.send(ControlMessage("record", value=False))
+    shared_engine.send(ControlMessage("learn", None))
+    shared_engine.send(ControlMessage("settings", value=chorale))
+    shared_engine.send(ControlMessage("panic"))
     deadline = time.monotonic() + 10
     while not _settled(shared_engine, chorale):
         assert shared_engine.alive and time.monotonic() < deadline, "the engine did not reset"
@@ -279,8 +281,10 @@ def test_steps_clamp_and_key_lock_cycles() -> None:
 
 
 def test_release_messages_end_notes_then_reset_channels() -> None:
-    status = {"sounding": [(2, 64), (4, 48)], "voices": [("alto", True, 2), ("bass", True, 4)],
-              "settings": Settings()}
+    status = Status(time=0.0, preset="chorale", running=True, clock="internal", bpm=100.0,
+                    step=0, bar=1, beat=1, key=None, takeover=False, settings=Settings(),
+                    sounding=[(2, 64), (4, 48)],
+                    voices=[VoiceState("alto", True, 2), VoiceState("bass", True, 4)])
     messages, channels = release_messages(status)
     assert channels == [1, 2, 4]
     assert messages[:2] == [[0x81, 64, 64], [0x83, 48, 64]]
@@ -306,7 +310,7 @@ def test_temperature_keys_reach_the_engine(engine) -> None:
     async def scenario() -> None:
         async with panel(lambda: engine) as (app, pilot):
             def temperature() -> float:
-                return app.status["settings"].sampling.temperature
+                return app.status.settings.sampling.temperature
 
             start = temperature()
             await pilot.press("T", "T")
@@ -318,8 +322,8 @@ def test_temperature_keys_reach_the_engine(engine) -> None:
             await until(lambda: abs(temperature() - (start + 0.1)) < 1e-6, what="right")
             await pilot.press("o")  # takeover on, then voice 1 (alto) off
             await pilot.press("1")
-            await until(lambda: app.status["settings"].takeover.enabled
-                        and not app.status["settings"].voices[0].enabled, what="o and 1")
+            await until(lambda: app.status.settings.takeover.enabled
+                        and not app.status.settings.voices[0].enabled, what="o and 1")
 
     run(scenario())
 
@@ -355,14 +359,14 @@ def test_preset_switch_mid_note_leaves_nothing_hanging(engine, tester, listen) -
             hanging = balance(before, {2, 3, 4})
             assert hanging, "no voice was sounding before the switch"
             await pick(app, pilot, "counterpoint")
-            await until(lambda: app.status["preset"] == "counterpoint", what="the switch")
+            await until(lambda: app.status.preset == "counterpoint", what="the switch")
             tester.send([0x80, held, 0])
             await asyncio.sleep(0.5)
             after = listener.messages()[len(before):]
             offs = {((m[0] & 15) + 1, m[1]) for m in after
                     if m[0] & 0xF0 == 0x80 or (m[0] & 0xF0 == 0x90 and m[2] == 0)}
             assert hanging <= offs, (f"left hanging: {hanging - offs}; the engine has "
-                                     f"{app.status['sounding']}")
+                                     f"{app.status.sounding}")
             assert balance(listener.messages(), {2, 4}) == set()  # alto and bass are off now
             assert any("counterpoint" in text for text in app.shown_messages)
 
@@ -376,15 +380,15 @@ def test_midi_learn_binds_a_cc_that_then_moves_the_control(engine, tester) -> No
         async with panel(lambda: engine) as (app, pilot):
             assert app.panel.control == "temperature"
             await pilot.press("l")
-            await until(lambda: app.status["learning"] == "temperature", what="learning")
+            await until(lambda: app.status.learning == "temperature", what="learning")
             tester.send([0xB0, 21, 64])
-            await until(lambda: app.status["learn"].get(21) == "temperature", what="the bind")
-            assert app.status["learning"] is None
+            await until(lambda: app.status.learn.get(21) == "temperature", what="the bind")
+            assert app.status.learning is None
             tester.send([0xB0, 21, 0])
-            await until(lambda: abs(app.status["settings"].sampling.temperature - 0.1) < 1e-6,
+            await until(lambda: abs(app.status.settings.sampling.temperature - 0.1) < 1e-6,
                         what="the knob at 0")
             tester.send([0xB0, 21, 127])
-            await until(lambda: abs(app.status["settings"].sampling.temperature - 2.0) < 1e-6,
+            await until(lambda: abs(app.status.settings.sampling.temperature - 2.0) < 1e-6,
                         what="the knob at 127")
             await pilot.pause(0.2)
             assert "cc21" in str(app.panel.render())
@@ -414,8 +418,8 @@ def test_bad_preset_shows_its_error_and_the_old_one_stays(engine, user_dirs) -> 
             await until(lambda: any(str(error.value) in t for t in app.shown_messages),
                         what="the error")
             await asyncio.sleep(0.3)
-            assert app.status["preset"] == "chorale"
-            assert app.status["settings"].sampling.temperature == pytest.approx(0.8)
+            assert app.status.preset == "chorale"
+            assert app.status.settings.sampling.temperature == pytest.approx(0.8)
             assert "broken.toml:3:" in str(error.value)
 
     try:
@@ -430,8 +434,8 @@ def test_recording_holds_what_the_client_received(engine, tester, listen, user_d
     async def scenario() -> None:
         async with panel(lambda: engine) as (app, pilot):
             await pilot.press("r")
-            await until(lambda: app.status["recording"], what="recording on")
-            path = Path(app.status["recording"])
+            await until(lambda: app.status.recording, what="recording on")
+            path = Path(app.status.recording)
             assert path.is_relative_to(user_dirs)
             start = len(listener.messages())
             sent: list[int] = []
@@ -446,7 +450,7 @@ def test_recording_holds_what_the_client_received(engine, tester, listen, user_d
                 tester.send([0x80, pitch, 0])
             await asyncio.sleep(0.3)
             await pilot.press("r")
-            await until(lambda: app.status["recording"] is None, what="recording off")
+            await until(lambda: app.status.recording is None, what="recording off")
             await until(lambda: any("recording saved" in t for t in app.shown_messages))
             await asyncio.sleep(0.2)
             received = listener.messages()
