@@ -2,6 +2,9 @@
 
 A note whose start falls in the second half of step t-1 belongs to step t (quantization to the
 nearest 16th, the offline form of the engine's pre-window).
+
+Frames and token arrays are at most `MAX_STEPS` long: a longer length raises `ValueError` before
+anything is allocated, so that a file with one absurdly long note cannot fill the memory.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 
 from livegen.midi.midifile import Note
 from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT
+
+MAX_STEPS = 100_000  # 25,000 beats: over three hours at 120 BPM
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,18 @@ def skyline(notes: Sequence[StepNote]) -> list[StepNote]:
     return out
 
 
+def check_length(length: int) -> None:
+    """Raise `ValueError` for a piece longer than `MAX_STEPS` steps."""
+    if length > MAX_STEPS:
+        raise ValueError(f"{length:,} 16th steps ({length / STEPS_PER_BEAT:,.0f} beats) is longer "
+                         f"than the {MAX_STEPS:,} steps ({MAX_STEPS // STEPS_PER_BEAT:,} beats) "
+                         "a piece may have")
+
+
 def human_frames(notes: Sequence[StepNote], length: int) -> tuple[list[tuple[int, ...]],
                                                                    list[tuple[int, ...]]]:
     """Per step: the pitches that start there, and those that sound on from an earlier step."""
+    check_length(length)
     onsets: list[list[int]] = [[] for _ in range(length)]
     held: list[list[int]] = [[] for _ in range(length)]
     for n in notes:
@@ -64,6 +78,7 @@ def human_frames(notes: Sequence[StepNote], length: int) -> tuple[list[tuple[int
 
 def voice_tokens(notes: Sequence[StepNote], length: int) -> np.ndarray:
     """A monophonic line as tokens; where notes overlap, the later start wins."""
+    check_length(length)
     tokens = np.full(length, REST, dtype=np.int16)
     for n in sorted(notes, key=lambda n: n.start):
         if n.start >= length:
@@ -71,19 +86,3 @@ def voice_tokens(notes: Sequence[StepNote], length: int) -> np.ndarray:
         tokens[n.start] = PITCH0 + n.pitch
         tokens[n.start + 1:min(n.end, length)] = HOLD
     return tokens
-
-
-def token_notes(tokens: Sequence[int], steps_per_beat: int = STEPS_PER_BEAT,
-                velocity: int = 80, channel: int = 1) -> list[Note]:
-    """Tokens back to notes in beats (for writing a voice to a file)."""
-    notes: list[Note] = []
-    pitch, start = -1, 0
-    for t, tok in enumerate([*tokens, REST]):
-        if tok == HOLD and pitch >= 0:
-            continue
-        if pitch >= 0:
-            notes.append(Note(pitch, start / steps_per_beat, t / steps_per_beat, velocity, channel))
-            pitch = -1
-        if tok >= PITCH0:
-            pitch, start = tok - PITCH0, t
-    return notes

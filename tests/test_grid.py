@@ -1,4 +1,15 @@
-from livegen.grid import StepNote, human_frames, skyline, to_steps, token_notes, voice_tokens
+import tracemalloc
+
+import pytest
+
+from livegen.grid import (
+    MAX_STEPS,
+    StepNote,
+    human_frames,
+    skyline,
+    to_steps,
+    voice_tokens,
+)
 from livegen.midi.midifile import Note
 from livegen.model.tokens import HOLD, REST, lead_token, pitch_token
 
@@ -30,5 +41,20 @@ def test_human_frames_split_onsets_from_held_notes():
 def test_voice_tokens_round_trip_to_notes():
     tokens = voice_tokens([StepNote(48, 0, 2), StepNote(50, 4, 5)], 6)
     assert list(tokens) == [pitch_token(48), HOLD, REST, REST, pitch_token(50), REST]
-    notes = token_notes(tokens)
-    assert [(n.pitch, n.start, n.end) for n in notes] == [(48, 0.0, 0.5), (50, 1.0, 1.25)]
+
+
+@pytest.mark.parametrize("make", [human_frames, voice_tokens])
+def test_a_piece_longer_than_the_grid_holds_is_refused_before_allocating(make):
+    """A 2^28-beat note (one 37-byte MIDI file) must not become a billion-step array."""
+    huge = StepNote(60, 0, 2**30)
+    at_cap = make([huge], MAX_STEPS)  # the longest piece allowed
+    assert len(at_cap[0] if isinstance(at_cap, tuple) else at_cap) == MAX_STEPS
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"1,073,741,824 16th steps \(268,435,456 beats\) is "
+                           r"longer than the 100,000 steps \(25,000 beats\) a piece may have"):
+            make([huge], 2**30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20

@@ -176,3 +176,107 @@ def test_render_command_with_wav_is_deterministic(tmp_path, capsys):
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
     assert (tmp_path / "a.wav").stat().st_size > 48000 * 2 * 2 * 10  # stereo 16-bit, > 10 s
     assert "melody + alto, tenor, bass" in capsys.readouterr().out
+
+
+# A 37-byte file: at 1 tick a beat, one note held for 2^28 - 1 beats (the longest delta time).
+LONG_NOTE = bytes.fromhex("4d546864000000060000000100014d54726b0000000f00903c40ffffff7f803c0000"
+                          "ff2f00")
+
+
+def test_a_note_of_absurd_length_is_refused_before_any_step_is_allocated(runtime, tmp_path):
+    import tracemalloc
+
+    from livegen.midi.midifile import MidiFileError
+
+    path = tmp_path / "long.mid"
+    path.write_bytes(LONG_NOTE)
+    runtime.reset()
+    acc = Accompanist(runtime, settings(), seed=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MidiFileError) as info:
+            render(acc, path, tmp_path / "out.mid")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        f"{path}: its note 60 at beat 0 lasts 268,435,455 beats (37,282.7 hours at 120 BPM), "
+        "more than the 25,000 beats (100,000 16th steps) a render covers; end that note where "
+        "it should or choose another --track/--channel.")
+    assert peak < 10 * 2**20
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_a_melody_longer_than_a_render_covers_is_refused(runtime, tmp_path):
+    from livegen.midi.midifile import MidiFileError, Note, Part, write_parts
+
+    path = tmp_path / "long.mid"
+    write_parts(path, [Part("melody", 1, 0, [Note(60, 0, 1), Note(62, 30_000, 30_001)])], 100.0)
+    with pytest.raises(MidiFileError, match=r"long.mid: its melody, to the end of its last bar, "
+                       r"lasts 30,004 beats \(5.0 hours at 100 BPM\), more than the 25,000 beats"):
+        render(Accompanist(runtime, settings(), seed=0), path, tmp_path / "out.mid")
+
+
+def test_a_long_note_under_a_higher_line_is_cut_at_the_end_of_the_render(runtime, tmp_path):
+    """The top line cuts the low note short; in the output the low note ends with the render."""
+    from livegen.midi.midifile import Note, Part, read_notes, write_parts
+
+    path = tmp_path / "stuck.mid"
+    write_parts(path, [Part("melody", 1, 0, [Note(48, 0, 1_000_000), Note(72, 1, 2)])], 120.0)
+    runtime.reset()
+    result = render(Accompanist(runtime, settings(), seed=0), path, tmp_path / "out.mid")
+    assert result.steps == 16
+    melody = [n for n in read_notes(tmp_path / "out.mid").notes if n.track == 1]
+    assert [(n.pitch, n.start, n.end) for n in melody] == [(48, 0.0, 4.0), (72, 1.0, 2.0)]
+
+
+def drums_and_melody(path):
+    """Channel 10 plays high drum notes on every 8th; channel 1 a scale in quarter notes."""
+    from livegen.midi.midifile import Note, Part, write_parts
+
+    drums = [Note(81 - (i % 2) * 5, i / 2, i / 2 + 0.1, 100, 10) for i in range(32)]
+    melody = [Note(p, i, i + 0.9, 90, 1) for i, p in enumerate([60, 62, 64, 65] * 4)]
+    write_parts(path, [Part("drums", 10, None, drums), Part("melody", 1, 0, melody)], 120.0)
+    return path
+
+
+@pytest.mark.parametrize("channel, pitches", [(None, {60, 62, 64, 65}), (10, {76, 81})])
+def test_the_drum_channel_is_not_the_melody_unless_chosen(runtime, tmp_path, channel, pitches):
+    path = drums_and_melody(tmp_path / "band.mid")
+    runtime.reset()
+    result = render(Accompanist(runtime, settings(), seed=0), path, tmp_path / "out.mid",
+                    channel=channel)
+    assert {n.pitch for n in result.melody} == pitches
+    assert {n.pitch for n in result.parts[0].notes} == pitches
+
+
+def test_a_file_of_drums_alone_says_how_to_use_them(runtime, tmp_path):
+    from livegen.midi.midifile import MidiFileError, Note, Part, write_parts
+
+    path = tmp_path / "drums.mid"
+    write_parts(path, [Part("drums", 10, None, [Note(36, 0, 0.5, 100, 10)])], 120.0)
+    with pytest.raises(MidiFileError) as info:
+        render(Accompanist(runtime, settings(), seed=0), path, tmp_path / "out.mid")
+    assert str(info.value) == (f"{path}: only drum notes (channel 10), which are not taken as "
+                               "the melody unless you give --channel 10.")
+
+
+def test_a_file_with_no_notes_says_so(runtime, tmp_path):
+    from livegen.midi.midifile import MidiFileError, write_parts
+
+    path = tmp_path / "silent.mid"
+    write_parts(path, [], 120.0)
+    with pytest.raises(MidiFileError) as info:
+        render(Accompanist(runtime, settings(), seed=0), path, tmp_path / "out.mid")
+    assert str(info.value) == f"{path}: the file has no notes; choose another file."
+
+
+def test_render_command_answers_a_hostile_file_with_one_line(tmp_path, capsys):
+    from livegen.cli import main
+
+    path = tmp_path / "long.mid"
+    path.write_bytes(LONG_NOTE)
+    assert main(["render", str(path), "-o", str(tmp_path / "out.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"livegen: {path}: its note 60 at beat 0 lasts 268,435,455 beats")
+    assert err.count("\n") == 1 and "Traceback" not in err
