@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import pickle
+import random
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -377,3 +381,314 @@ def test_save_refuses_invalid_settings(tmp_path: Path) -> None:
         save_preset(bad, target)
     assert target.read_text(encoding="utf-8") == GOOD
     assert [p.name for p in tmp_path.iterdir()] == ["mine.toml"]
+
+
+# ------------------------------------------------------------------- bad values never crash
+
+
+def assert_only_preset_errors(path: Path) -> Settings | None:
+    """Load `path`: a `Settings`, or a `PresetError` that is one sentence naming the file, or
+    a summary line and one such sentence a line; any other exception fails the test."""
+    try:
+        return load_preset(path)
+    except PresetError as error:
+        lines = str(error).split("\n")
+        assert all(line.startswith(str(path)) for line in lines), str(error)
+        problems = error.problems
+        if len(lines) == 1:
+            assert problems == (error,)
+        else:
+            assert lines[0] == f"{path} has {len(problems)} problems:"
+            more = len(problems) > presets.MAX_LISTED
+            assert len(lines) == 1 + min(len(problems), presets.MAX_LISTED) + more
+            assert all("\n" not in str(p) for p in problems)
+        return None
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('[learn]\n"²" = "temperature"\n', 'learn."²" is not a CC number'),
+        ('[learn]\n"٧٤" = "temperature"\n', "is not a CC number"),  # Arabic-Indic digits
+        ('[learn]\n"+74" = "temperature"\n', 'learn."+74" is not a CC number'),
+        ('[learn]\n" 74" = "temperature"\n', "is not a CC number"),
+        ('[learn]\n"' + "7" * 5000 + '" = "temperature"\n', "is not a CC number"),
+        ('[learn]\n"' + "0" * 5000 + '" = "temperature"\n', "is not a CC number"),
+        ('model = "~nosuchuser/x.pt"\n', "is not a path livegen can use"),
+        ('model = "' + "a/" * 3000 + 'x.pt"\n', "(file name too long)"),
+        ('model = "' + "m" * 5000 + '.pt"\n', "is not a path livegen can use"),
+        ('model = "' + "m" * 5000 + '"\n', "is not a shipped model"),
+        ('model = "a\\u0000b.pt"\n', "is not a file"),
+        ('model = "chorle"\n', 'is not a shipped model (did you mean "chorale"?)'),
+        ("[timing]\nbpm = " + "9" * 5000 + "\n", "a number is too long to read"),
+        ("x = " + "[" * 5000 + "\n", "nests lists or tables too deeply"),
+        ("[" + " " * 50_000 + "x\n", "the TOML syntax is invalid"),
+        ("[" + "a." * 20_000 + "b]\n", "a key joins more than 32 names with dots"),
+        ("x = {" + "a . " * 40 + "b = 1}\n", "a key joins more than 32 names with dots"),
+        ('[sampling]\n"a\\nb\\u2028c" = 1\n', 'unknown key sampling."a\\nb\\u2028c"'),
+        ('name = "' + "n" * 5000 + '"\n[timing]\nbpm = "' + "f" * 5000 + '"\n', "…"),
+    ],
+)
+def test_the_measured_crashes_are_sentences(tmp_path: Path, text: str, says: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(PresetError) as caught:
+        load_preset(path)
+    message = str(caught.value)
+    assert says in message, message
+    assert message.startswith(f"{path}:") and "\n" not in message
+    assert len(message) < 600, message  # long values are shortened
+
+
+def test_leading_zeros_name_the_same_cc(tmp_path: Path) -> None:
+    settings = load_preset(write(tmp_path, '[learn]\n"074" = "temperature"\n"0001" = "density"\n'))
+    assert settings.learn == {74: "temperature", 1: "density"}
+
+
+@pytest.mark.parametrize("other", ["074", "0074", "74"])
+def test_one_cc_learned_twice_names_both_keys(tmp_path: Path, other: str) -> None:
+    first = "74" if other != "74" else "074"
+    text = f'name = "x"\n[learn]\n"{first}" = "temperature"\n"{other}" = "density"\n'
+    error = error_for(tmp_path, text)
+    assert_points_at(error, tmp_path / "mine.toml", 4, f"learn.{other}")
+    assert f'learn.{first} = "temperature" on line 3' in str(error)
+    assert "CC 74 again" in str(error)
+
+
+# -------------------------------------------------------------------------- unreadable paths
+
+
+def test_unreadable_paths_are_sentences(tmp_path: Path) -> None:
+    def refused(path: str | Path, says: str) -> None:
+        with pytest.raises(PresetError) as caught:
+            load_preset(path)
+        message = str(caught.value)
+        assert message.startswith(f"{path}") and says in message, message
+        assert "\n" not in message
+
+    refused(tmp_path / "absent.toml", "cannot read the preset (No such file or directory).")
+    refused(tmp_path, "cannot read the preset")
+    refused(tmp_path / "absent" / "x.toml", "cannot read the preset")
+    refused(str(tmp_path / "a\0b.toml"), "the path holds a NUL character")
+    refused(write(tmp_path, GOOD) / "below.toml", "cannot read the preset (Not a directory).")
+
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.toml"
+        os.mkfifo(fifo)
+        refused(fifo, "it is a device or a pipe, not a file")  # and it does not block
+
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'name = "x"\n# caf\xe9\n')
+    refused(latin, ":2: the preset is not UTF-8 text; save it as UTF-8.")
+
+    huge = write(tmp_path, "# padding\n" * (presets.MAX_BYTES // 10 + 1), "huge.toml")
+    refused(huge, f"the preset is longer than {presets.MAX_BYTES} bytes")
+    write(tmp_path, "# padding\n" * (presets.MAX_BYTES // 10), "big.toml")  # at the cap: read
+    assert load_preset(tmp_path / "big.toml").name == "big"
+
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())  # a byte order mark is allowed
+    assert load_preset(bom).name == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root reads all")
+def test_a_file_without_read_permission_is_a_sentence(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    path.chmod(0)
+    with pytest.raises(PresetError, match=r"cannot read the preset \(Permission denied\)"):
+        load_preset(path)
+
+
+# ------------------------------------------------------------------------ every problem at once
+
+
+def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
+    text = (
+        'name = "x"\n'  # 1
+        "colour = 3\n"  # 2
+        "[[voices]]\n"  # 3
+        'name = "tenr"\n'  # 4
+        "channel = 17\n"  # 5
+        "[timing]\n"  # 6
+        "bpm = 1000\n"  # 7
+        "[learn]\n"  # 8
+        '"74" = "temperature"\n'  # 9
+        '"074" = "density"\n'  # 10
+    )
+    path = tmp_path / "mine.toml"
+    error = error_for(tmp_path, text)
+    lines = str(error).split("\n")
+    assert lines[0] == f"{path} has 5 problems:"
+    assert [p.line for p in error.problems] == [2, 4, 5, 7, 10]
+    assert lines[1:] == [str(p) for p in error.problems]
+    for problem, key in zip(
+        error.problems,
+        ["colour", "voices[1].name", "voices[1].channel", "timing.bpm", "learn.074"],
+        strict=True,
+    ):
+        assert_points_at(problem, path, problem.line, key)
+        assert problem.problems == (problem,)
+    assert (error.line, error.key) == (2, "colour")
+    assert 'did you mean "tenor"?' in lines[2] and "from 1 to 16" in lines[3]
+
+
+def test_a_file_with_one_problem_raises_that_sentence_alone(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("bpm = 100", "bpm = 1000"))
+    assert error.problems == (error,)
+    assert_points_at(error, tmp_path / "mine.toml", line_of(GOOD, "bpm"), "timing.bpm")
+
+
+def test_a_file_with_very_many_problems_lists_some_and_counts_the_rest(tmp_path: Path) -> None:
+    text = "[timing]\n" + "".join(f"bpm{i} = 1\n" for i in range(100))
+    error = error_for(tmp_path, text)
+    lines = str(error).split("\n")
+    assert lines[0].endswith("has 100 problems:") and len(error.problems) == 100
+    assert len(lines) == 1 + presets.MAX_LISTED + 1
+    assert lines[-1] == f"{tmp_path / 'mine.toml'}: and {100 - presets.MAX_LISTED} more problems."
+
+
+def test_save_lists_every_problem_too(tmp_path: Path) -> None:
+    bad = Settings(sampling=SamplingSettings(temperature=0.0), timing=TimingSettings(bpm=1000.0))
+    with pytest.raises(PresetError) as caught:
+        save_preset(bad, tmp_path / "out.toml")
+    lines = str(caught.value).split("\n")
+    assert (
+        lines[0] == f"{tmp_path / 'out.toml'}: not saved, because the preset it would write "
+        "has 2 problems:"
+    )
+    assert "sampling.temperature" in lines[1] and "timing.bpm" in lines[2]
+    assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_name_with_characters_toml_must_escape_round_trips(tmp_path: Path) -> None:
+    settings = Settings(name="del\x7f tab\t nul\x00 line\u2028end")
+    save_preset(settings, tmp_path / "odd.toml")
+    assert load_preset(tmp_path / "odd.toml") == settings
+
+
+# ---------------------------------------------------------------------------- model voices
+
+
+def fake_model(path: Path, voices: list[str], payload: object = None) -> Path:
+    """A zip laid out like a model file, whose data.pkl holds only plain values."""
+    meta = {"voices": [{"name": n, "low": 40, "high": 70} for n in voices]}
+    data = pickle.dumps(payload or {"format": "livegen-model", "format_version": 2, "meta": meta})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{path.stem}/data.pkl", data)
+    return path
+
+
+def test_shipped_model_voices_match_the_shipped_model_file() -> None:
+    file = paths.model_path("chorale")
+    assert presets._file_voices(file) == presets._SHIPPED_MODEL_VOICES["chorale"]
+    modelfile = pytest.importorskip("livegen.model.modelfile")
+    names = tuple(v.name for v in modelfile.read_info(file).voices)
+    assert names == presets._SHIPPED_MODEL_VOICES["chorale"]
+
+
+def test_voices_that_match_none_of_the_models_are_an_error(tmp_path: Path) -> None:
+    text = 'model = "chorale"\n[[voices]]\nname = "soprano"\n[[voices]]\nname = "piano"\n'
+    error = error_for(tmp_path, text)
+    assert [p.line for p in error.problems] == [3, 5]
+    for problem in error.problems:
+        assert 'the voices of "chorale" are "alto", "tenor", "bass"' in str(problem)
+
+    fake_model(tmp_path / "duo.pt", ["lead", "pad"])
+    text = 'model = "duo.pt"\n[[voices]]\nname = "alto"\n'
+    error = error_for(tmp_path, text)
+    assert_points_at(error, tmp_path / "mine.toml", 3, "voices[1].name")
+    assert 'the voices of the model file are "lead", "pad"' in str(error)
+    settings = load_preset(write(tmp_path, 'model = "duo.pt"\n[[voices]]\nname = "pad"\n'))
+    assert [v.name for v in settings.voices] == ["pad"]
+
+
+def test_a_model_file_whose_voices_cannot_be_read_keeps_them_unchecked(tmp_path: Path) -> None:
+    (tmp_path / "empty.pt").write_bytes(b"")
+    fake_model(tmp_path / "other.pt", [], {"format": "something else"})
+    marker = tmp_path / "ran"
+    fake_model(tmp_path / "evil.pt", [], _RunsCode(str(marker)))
+    for model in ("empty.pt", "other.pt", "evil.pt"):
+        text = f'model = "{model}"\n[[voices]]\nname = "anything"\n'
+        assert [v.name for v in load_preset(write(tmp_path, text)).voices] == ["anything"]
+    assert not marker.exists()  # the metadata reader ran nothing in the file
+
+
+class _RunsCode:
+    """Pickles as a call of os.mkdir: what a hostile model file would hold."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (self.path,))
+
+
+# ------------------------------------------------------------------------------------- fuzz
+
+_VALUES = [
+    "0", "-1", "1", "64", "127", "128", "1e309", "-0.0", "nan", "inf", "0.5", "3.0",
+    "9" * 30, "9" * 5000, '""', '" "', '"²"', '"~nosuchuser/x.pt"', '"chorale"', '"alto"',
+    '"C major"', '"H major"', '"auto"', '"temperature"', '"voice.bass"', '"\\u007f"',
+    '"' + "x" * 3000 + '"', '"' + "a/" * 2000 + '"', '"a\\u0000b"', "true", "false",
+    "[1, 2]", "[]", "{}", "{ name = 1 }", "1979-05-27", "07:32:00", "'lit'", '"""a\nb"""',
+]  # fmt: skip
+_KEYS = [
+    '"74"', '"074"', '"+74"', '"²"', '"0"', '"120"', '"' + "7" * 5000 + '"', "bpm", "name",
+    "model", "channel", "voices", "learn", "a.b.c", '"a\\nb"', "temprature", "low", "high",
+]  # fmt: skip
+_LINES = [
+    "[learn]", "[[voices]]", "[timing]", "[[learn]]", "[voices]", "[timing.x]", "[", "]]",
+    "= 1", '"74" = "temperature"', '"074" = "density"', "key_lock = 3", "[sampling",
+    'model = "~nosuchuser/x.pt"', "\x00", "\ufeff", "\u2028", "# comment",
+]  # fmt: skip
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    lines = text.split("\n")
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randrange(7)
+        at = rng.randrange(len(lines)) if lines else 0
+        if kind == 0 and lines:
+            del lines[at]
+        elif kind == 1 and lines:
+            lines.insert(rng.randrange(len(lines) + 1), lines[at])
+        elif kind == 2:
+            lines.insert(at, rng.choice(_LINES))
+        elif kind == 3 and lines and "=" in lines[at]:
+            key = lines[at].split("=", 1)[0]
+            lines[at] = f"{key}= {rng.choice(_VALUES)}"
+        elif kind == 4 and lines and "=" in lines[at]:
+            value = lines[at].split("=", 1)[1]
+            lines[at] = f"{rng.choice(_KEYS)} ={value}"
+        elif kind == 5 and lines:
+            line = lines[at]
+            cut = rng.randrange(len(line) + 1)
+            lines[at] = line[:cut] + chr(rng.choice([0, 9, 34, 39, 61, 91, 93, 92, 0xB2, 0x663]))
+            lines[at] += line[cut:]
+        elif kind == 6:
+            lines = lines[: rng.randrange(len(lines) + 1)]
+    return "\n".join(lines)
+
+
+def test_fuzzed_presets_load_or_raise_preset_error(tmp_path: Path, no_user_presets: Path) -> None:
+    rng = random.Random(20240611)
+    sources = [find_preset(name).read_text(encoding="utf-8") for name in SHIPPED] + [GOOD]
+    loaded = failed = 0
+    for number in range(400):
+        text = _mutate(rng, rng.choice(sources))
+        path = tmp_path / f"fuzz{number}.toml"
+        if number % 10 == 9:  # now and then, bytes that need not be UTF-8
+            data = bytearray(text.encode("utf-8"))
+            for _ in range(rng.randint(1, 3)):
+                if data:
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+            path.write_bytes(bytes(data))
+        else:
+            path.write_text(text, encoding="utf-8")
+        settings = assert_only_preset_errors(path)
+        if settings is None:
+            failed += 1
+            continue
+        loaded += 1
+        save_preset(settings, tmp_path / "again.toml")  # what loads also saves and reloads
+        assert load_preset(tmp_path / "again.toml") == settings
+    assert loaded > 20 and failed > 200  # both paths were exercised

@@ -22,9 +22,37 @@ Decisions where the design is silent:
 - CC 64 (pedal) and the channel-mode controllers 120..127 are never reported by ``drain_cc``.
   All Sound Off (120) and All Notes Off (123) from the input release the human keys of that
   channel, pedal included; Reset All Controllers (121) lifts that channel's pedal.
-- Echo matching ignores velocity: a note-on or note-off (or CC with the same value) on the
-  same channel and pitch within ``echo_window`` of one we sent is our own, and one echo
-  cancels one sent message.
+- Echoes: an incoming message is dropped as our own output only when it matches something we
+  sent (``sent``), and how closely it must match depends on whether a loop from our output back
+  to our input has been seen. A keyboard playing in unison with a voice, on its channel, is not
+  a loop, and its notes must reach the model.
+
+  - An *exact echo* is a message byte-identical to one we sent (note-on with the same
+    velocity, note-off spelled the same way with the same release velocity, CC with the same
+    value, all on the same channel) arriving within ``loop_window`` of it (``LOOP_S`` = 10 ms:
+    room for a loop through MIDI cables and a synth's thru, or for a JACK connection at
+    periods up to 256 frames at 48 kHz). Exact echoes are always dropped: a player's key
+    matches our velocity to the unit within a few milliseconds only by rare chance.
+  - Loop evidence is a score: every note-on or CC we send lowers it by one (not below 0), and
+    every exact echo of a note-on or CC raises it by two (up to ``LOOP_SCORE_MAX`` = 8). A
+    loop is *seen* while the score is at least ``LOOP_PROOF`` = 3, which takes two exact
+    echoes at least, and holds while more than half of what we send comes back exactly; once
+    the loop is gone, a few sends without echoes forget it. A player's chance matches cannot
+    build the score up unless they match more than half of our notes. Note-offs neither add
+    evidence (a release within a few milliseconds of ours, at the common release velocity, is
+    not rare) nor spend it.
+  - While a loop is seen, a looser match applies as well: a note-on or note-off in
+    either spelling, any velocity, on the same channel and pitch (a CC with the same value)
+    within ``echo_window`` (50 ms) of one we sent is dropped, so an echo delayed by a busy
+    cable or re-spelled by a MIDI interface (note-off as a note-on with velocity 0) is caught,
+    at the price of a unison key played within the window. Without a loop, only exact echoes
+    are dropped: the keyboard's unison note, at another velocity or later than
+    ``loop_window``, is heard. Nor, without a loop, is a note-off for a key the player holds
+    down ever an echo: the player releasing a unison key together with the voice must not
+    leave it held (the echo of our note-on never got in, so our note-off's echo finds the
+    key up).
+  - One echo cancels one sent message; ``counters.echo`` counts every message dropped as an
+    echo. ``reset`` (port lost or changed) forgets the loop evidence, not what was sent.
 - Skyline reduces the human part to one melodic line. A key starts a line note if no higher
   key of the human part is physically held down (keys only ringing through the pedal do not
   block it, so a descending melody under the pedal is still heard). When the line note ends
@@ -48,9 +76,14 @@ from livegen.settings import InputSettings
 
 MAX_PENDING = 256  # onsets kept while nobody collects them (e.g. transport stopped)
 
-_NOTE_ON = 1 << 20  # echo keys: kind << 20 | channel << 14 | data1 << 7 | data2
+LOOP_S = 0.010  # an exact echo arrives within this of what we sent
+LOOP_PROOF = 3  # the loop score at which a loop counts as seen
+LOOP_SCORE_MAX = 8
+
+_NOTE_ON = 1 << 20  # echo keys: kind << 20 | channel << 14 | data1 << 7 | data2 (CC value)
 _NOTE_OFF = 2 << 20
 _CC = 3 << 20
+_KIND = 3 << 20  # the kind's bits of an echo key
 
 _CLOCK_KINDS = {0xF8: TICK, 0xFA: START, 0xFB: CONTINUE, 0xFC: STOP}
 _IGNORED_SYSTEM_LENGTHS = {0xF1: 2, 0xF3: 2, 0xF6: 1, 0xFF: 1}
@@ -82,10 +115,18 @@ class InputCounters:
 
 
 class InputFilter:
-    def __init__(self, settings: InputSettings | None = None, echo_window: float = 0.05) -> None:
+    def __init__(
+        self,
+        settings: InputSettings | None = None,
+        echo_window: float = 0.05,
+        loop_window: float = LOOP_S,
+    ) -> None:
         self.counters = InputCounters()
         self.echo_window = echo_window
-        self._echo: dict[int, deque[float]] = {}
+        self.loop_window = loop_window
+        # per echo key, what we sent lately: (time, status << 7 | data2), oldest first
+        self._echo: dict[int, deque[tuple[float, int]]] = {}
+        self._loop_score = 0
         self._cc: dict[tuple[int, int], int] = {}
         self._down: set[int] = set()  # keys physically down: channel0 << 7 | pitch (all input)
         self._sust: set[int] = set()  # keys released while their channel's pedal is down
@@ -144,17 +185,22 @@ class InputFilter:
         ch = status & 0x0F
         if kind == 0x90 and d2:
             key = ch << 7 | d1
-            if self._echo and self._is_echo(_NOTE_ON | key << 7, t):
+            if self._echo and self._is_echo(_NOTE_ON | key << 7, status << 7 | d2, t, True):
                 return None
             return self._note_on(ch, d1, d2, t)
         if kind == 0x80 or kind == 0x90:
             key = ch << 7 | d1
-            if self._echo and self._is_echo(_NOTE_OFF | key << 7, t):
+            if (
+                self._echo
+                and (key not in self._down or self._loop_score >= LOOP_PROOF)
+                and self._is_echo(_NOTE_OFF | key << 7, status << 7 | d2, t, False)
+            ):
                 return None
             self._note_off(key)
             return None
         if kind == 0xB0:
-            if self._echo and self._is_echo(_CC | ch << 14 | d1 << 7 | d2, t):
+            echo_key = _CC | ch << 14 | d1 << 7 | d2
+            if self._echo and self._is_echo(echo_key, status << 7 | d2, t, True):
                 return None
             self._control(ch, d1, d2)
             return None
@@ -276,9 +322,14 @@ class InputFilter:
 
     # -- echo rejection ----------------------------------------------------------------------
 
+    @property
+    def loop_seen(self) -> bool:
+        """Whether a loop from our output back to our input has been seen (module docstring)."""
+        return self._loop_score >= LOOP_PROOF
+
     def sent(self, message: Sequence[int], t: float) -> None:
-        """Tell the filter the engine sent ``message`` at time ``t``; the same message arriving
-        back within ``echo_window`` is dropped as our own echo."""
+        """Tell the filter the engine sent ``message`` at time ``t``, so that its echo can be
+        recognised (the rule is in the module docstring)."""
         if len(message) != 3:
             return
         status, d1, d2 = message[0], message[1], message[2]
@@ -292,27 +343,40 @@ class InputFilter:
             key = _CC | ch << 14 | d1 << 7 | d2
         else:
             return
-        times = self._echo.get(key)
-        if times is None:
-            times = self._echo[key] = deque()
+        if key & _KIND != _NOTE_OFF and self._loop_score:
+            self._loop_score -= 1  # a note-on or CC, which a loop would bring back exactly
+        sent = self._echo.get(key)
+        if sent is None:
+            sent = self._echo[key] = deque()
         else:
-            limit = t - self.echo_window
-            while times and times[0] < limit:
-                times.popleft()
-        times.append(t)
+            limit = t - max(self.echo_window, self.loop_window)
+            while sent and sent[0][0] < limit:
+                sent.popleft()
+        sent.append((t, status << 7 | d2))
 
-    def _is_echo(self, key: int, t: float) -> bool:
-        times = self._echo.get(key)
-        if not times:
+    def _is_echo(self, key: int, ident: int, t: float, evidence: bool) -> bool:
+        """Whether the message with echo key ``key`` and bytes ``ident`` arriving at ``t`` is
+        our own; if so, the sent message it echoes is forgotten and the echo counted."""
+        sent = self._echo.get(key)
+        if not sent:
             return False
         window = self.echo_window
-        while times and times[0] < t - window:
-            times.popleft()
-        if not times:
+        near = self.loop_window
+        limit = t - max(window, near)
+        while sent and sent[0][0] < limit:
+            sent.popleft()
+        if not sent:
             del self._echo[key]
             return False
-        if abs(times[0] - t) <= window:
-            times.popleft()
+        for i, (when, what) in enumerate(sent):
+            if what == ident and abs(when - t) <= near:  # an exact echo
+                del sent[i]
+                if evidence:
+                    self._loop_score = min(LOOP_SCORE_MAX, self._loop_score + 2)
+                self.counters.echo += 1
+                return True
+        if self._loop_score >= LOOP_PROOF and abs(sent[0][0] - t) <= window:
+            sent.popleft()
             self.counters.echo += 1
             return True
         return False
@@ -362,11 +426,13 @@ class InputFilter:
         return self._pedal[channel - 1]
 
     def reset(self) -> None:
-        """Forget keys, pedals, pending onsets and CC changes (port lost or changed).
-        Counters and echo memory are kept."""
+        """Forget keys, pedals, pending onsets, CC changes and the loop evidence (port lost or
+        changed: the loop may be gone, or a new one there). Counters and what was sent are
+        kept."""
         self._down = set()
         self._sust = set()
         self._pedal = [False] * 16
         self._pending = []
         self._line = None
         self._cc = {}
+        self._loop_score = 0

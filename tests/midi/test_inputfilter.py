@@ -7,7 +7,7 @@ import random
 import pytest
 
 from livegen.midi.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
-from livegen.midi.inputfilter import InputFilter, Onset
+from livegen.midi.inputfilter import LOOP_SCORE_MAX, InputFilter, Onset
 from livegen.settings import InputSettings
 
 
@@ -354,13 +354,28 @@ def test_changing_mode_applies_to_keys_already_down():
 # -- echo rejection ----------------------------------------------------------------------------
 
 
+def loop_back(f: InputFilter, message: list[int], t: float, delay: float = 0.002):
+    """The engine sends ``message`` at ``t`` and a loop brings it back, byte for byte."""
+    f.sent(message, t)
+    return f.feed(list(message), t + delay)
+
+
+def prove_loop(f: InputFilter, t: float = 0.0) -> float:
+    """A few notes of ours come back 1 to 3 ms later, as through a MIDI thru; the time after."""
+    for i, pitch in enumerate((48, 55, 52)):
+        assert loop_back(f, [0x91, pitch, 70], t + i * 0.1, 0.001 + 0.001 * i) is None
+        assert loop_back(f, [0x81, pitch, 64], t + i * 0.1 + 0.05, 0.002) is None
+    assert f.loop_seen
+    return t + 0.3
+
+
 def test_our_own_notes_coming_back_are_ignored():
     f = InputFilter(echo_window=0.05)
     f.sent([0x91, 67, 80], 1.000)
     f.sent([0x81, 67, 64], 1.500)
-    assert f.feed([0x91, 67, 80], 1.002) is None  # echo of our note-on
+    assert f.feed([0x91, 67, 80], 1.002) is None  # exact echo of our note-on
     assert f.held() == set() and f.take_onsets(2.0) == []
-    assert f.feed([0x91, 67, 0], 1.503) is None  # echo of our note-off (as velocity 0)
+    assert f.feed([0x81, 67, 64], 1.503) is None  # exact echo of our note-off
     assert f.counters.echo == 2
 
 
@@ -374,8 +389,8 @@ def test_the_player_hitting_the_same_note_later_is_heard():
 def test_one_echo_per_sent_message():
     f = InputFilter(echo_window=0.05)
     f.sent([0x90, 60, 80], 1.0)
-    assert f.feed([0x90, 60, 80], 1.01) is None
-    assert isinstance(f.feed([0x90, 60, 90], 1.02), Onset)  # the player, right after
+    assert f.feed([0x90, 60, 80], 1.003) is None
+    assert isinstance(f.feed([0x90, 60, 80], 1.005), Onset)  # the player, right after
 
 
 def test_echo_needs_the_same_channel_and_pitch():
@@ -393,6 +408,96 @@ def test_echoed_panic_ccs_are_not_taken_as_control_moves():
         assert f.feed(m, 5.001) is None
     assert f.drain_cc() == {}
     assert f.counters.echo == 3
+
+
+@pytest.mark.parametrize("delay", [0.010, 0.020, 0.030])
+def test_a_keyboard_in_unison_with_a_voice_is_heard_without_a_loop(delay):
+    f = InputFilter()
+    for i in range(20):  # the voice on channel 2 plays on; the player doubles it there
+        t = i * 0.25
+        pitch = 60 + i % 5
+        velocity = 81 + i % 40  # anything but the voice's 80
+        f.sent([0x91, pitch, 80], t)
+        assert f.feed([0x91, pitch, velocity], t + delay) == Onset(t + delay, 2, pitch, velocity)
+        assert f.held() == {pitch}
+        f.sent([0x81, pitch, 64], t + 0.2)
+        assert f.feed([0x81, pitch, 64], t + 0.2 + delay) is None  # the same bytes as ours
+        assert f.held() == set()  # the player's release, not an echo: the key is up
+    assert f.counters.notes == 20 and f.counters.echo == 0
+    assert not f.loop_seen
+
+
+def test_a_unison_note_at_our_velocity_is_heard_later_than_the_loop_window():
+    f = InputFilter()
+    f.sent([0x91, 60, 80], 1.0)
+    assert isinstance(f.feed([0x91, 60, 80], 1.02), Onset)
+    assert not f.loop_seen and f.counters.echo == 0
+
+
+def test_with_a_loop_echoes_are_dropped_and_real_notes_pass():
+    f = InputFilter()
+    t = prove_loop(f)
+    echoes = f.counters.echo
+    for i in range(8):  # the loop keeps bringing everything back, 1 to 3 ms later
+        pitch = 60 + i
+        assert loop_back(f, [0x91, pitch, 75], t, 0.001 + 0.001 * (i % 3)) is None
+        assert loop_back(f, [0xB1, 7, 100 - i], t + 0.01, 0.001) is None
+        # the player, on the voice's channel, a different pitch, meanwhile
+        assert f.feed([0x91, pitch + 12, 75], t + 0.02) == Onset(t + 0.02, 2, pitch + 12, 75)
+        assert loop_back(f, [0x81, pitch, 64], t + 0.1, 0.003) is None
+        f.feed([0x81, pitch + 12, 64], t + 0.15)
+        t += 0.25
+    assert f.counters.echo == echoes + 8 * 3
+    assert f.counters.notes == 8 and f.held() == set()
+    assert f.drain_cc() == {} and f.loop_seen
+
+
+def test_with_a_loop_late_or_respelled_echoes_are_dropped_too():
+    f = InputFilter()
+    t = prove_loop(f)
+    f.sent([0x91, 67, 80], t)
+    assert f.feed([0x91, 67, 81], t + 0.03) is None  # late, and a velocity curve on the way
+    f.sent([0x81, 67, 64], t + 0.5)
+    assert f.feed([0x91, 67, 0], t + 0.504) is None  # a note-off re-spelled by an interface
+    assert f.held() == set() and f.take_onsets(t + 1) == []
+    # while the loop is seen, a unison key within the window is taken for the echo ...
+    f.sent([0x91, 69, 80], t + 1.0)
+    assert f.feed([0x91, 69, 80], t + 1.001) is None  # (the loop's exact echo)
+    assert f.feed([0x91, 69, 90], t + 1.02) == Onset(t + 1.02, 2, 69, 90)  # ... once echoed
+
+
+def test_a_loop_that_goes_away_is_forgotten():
+    f = InputFilter()
+    t = prove_loop(f)
+    for i in range(LOOP_SCORE_MAX):  # the cable is pulled: nothing comes back any more
+        f.sent([0x91, 60, 80], t + i * 0.25)
+        f.sent([0x81, 60, 64], t + i * 0.25 + 0.2)
+    assert not f.loop_seen
+    t += LOOP_SCORE_MAX * 0.25
+    f.sent([0x91, 62, 80], t)
+    assert f.feed([0x91, 62, 100], t + 0.015) == Onset(t + 0.015, 2, 62, 100)
+
+
+def test_a_player_matching_our_velocity_now_and_then_proves_no_loop():
+    f = InputFilter()
+    rng = random.Random(5)
+    for i in range(400):
+        t = i * 0.125
+        pitch = 60 + rng.randrange(12)
+        f.sent([0x91, pitch, 80], t)
+        lucky = i % 10 == 0  # far more often than by chance: same velocity, within 2 ms
+        f.feed([0x91, pitch, 80 if lucky else 64], t + (0.002 if lucky else 0.015))
+        assert not f.loop_seen
+    assert f.counters.echo == 40 and f.counters.notes == 360
+
+
+def test_reset_forgets_the_loop():
+    f = InputFilter()
+    prove_loop(f)
+    f.reset()
+    assert not f.loop_seen
+    f.sent([0x91, 60, 80], 10.0)
+    assert isinstance(f.feed([0x91, 60, 99], 10.02), Onset)
 
 
 def test_echo_memory_does_not_grow_without_bound():
