@@ -1,5 +1,5 @@
-"""Clocks for the engine's 16th-note grid (DESIGN §4): following MIDI beat clock, and the
-internal clock with its MIDI clock out.
+"""Clocks for the engine's 16th-note grid: following MIDI beat clock, and the internal clock
+with its MIDI clock out.
 
 Nothing here reads the system clock: every time is passed in (seconds, as from
 ``time.perf_counter``), so the behaviour is deterministic and testable with made-up times.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
 PPQN = 24  # MIDI clock ticks per quarter note
@@ -22,6 +23,16 @@ START = "start"  # 0xFA
 CONTINUE = "continue"  # 0xFB
 STOP = "stop"  # 0xFC
 POSITION = "position"  # 0xF2, value = song position in 16ths
+
+# Following an external clock (MidiClockFollower):
+FIT_TICKS = 48  # the grid is fitted over the last two beats of ticks
+FIT_MIN_TICKS = 3  # ticks for a first tempo
+JUDGE_TICKS = 12  # a tempo fitted over fewer ticks is too rough to judge ticks by
+TEMPO_CHANGE_TICKS = 3  # ticks off the grid in a row (and no loss) that mean a new tempo
+MAX_LOSS_CHAIN = 6  # ticks in a row, each later by whole periods, still taken as losses
+LOSS_TOLERANCE = 0.4  # tick periods: how near a whole number of periods late a lost tick's is
+SILENT_TICKS = 12  # tick periods of silence (half a beat; at least min_timeout) mean stopped
+MIN_TICK_PERIOD = 60.0 / (1000 * PPQN)  # 2.5 ms: faster is no tempo but a burst of ticks
 
 
 class ClockEvent(NamedTuple):
@@ -43,30 +54,63 @@ class Step(NamedTuple):
 class MidiClockFollower:
     """Follows an external MIDI beat clock: transport, position and tempo.
 
-    ``tick`` returns a ``Step`` when a tick lands on a step boundary while the transport runs.
-    Ticks also arrive while stopped (most hardware and many DAWs keep the clock running); they
-    refine the tempo but do not move the position. After Start the next tick is step 0; after
-    Song Position Pointer and Continue the next tick is the pointer's step.
+    ``tick`` returns a ``Step`` when a tick starts a step while the transport runs. Ticks also
+    arrive while stopped (most hardware and many DAWs keep the clock running); they refine the
+    tempo but do not move the position. After Start the next tick is step 0; after Song Position
+    Pointer and Continue the next tick is the pointer's step.
 
-    Tempo: the mean of the last ``window`` tick intervals that passed the outlier test (more than
-    ``outlier`` times the median of the kept intervals away from it). A real tempo change shows
-    up as a run of rejected intervals; after ``TICKS_PER_STEP`` consecutive rejects the kept
-    history is replaced by them, so the follower locks onto the new tempo within about a 16th.
+    The grid: a least-squares line of arrival time against tick count over the last ``window``
+    ticks placed on it; its slope is the tempo. Steps are reported with the line's time of
+    their first tick, not the arrival time, so jitter and late deliveries do not move them.
+    Each tick is measured against the line, in tick periods:
+
+    - within half a period: on the grid; it joins the fit.
+    - later, and the next tick less than half a period after it: it came late, in a burst with
+      the next (a busy reader, a transport period carrying several ticks). It moves the
+      position like any tick, but neither tempo nor grid learn from it.
+    - late by ``m`` whole periods (within ``LOSS_TOLERANCE``), coming ``m + 1`` periods after
+      a tick on the grid, and the next tick ``m`` late as well: ``m`` ticks were lost. The
+      position moves on by ``m`` at that next tick and ``missed_ticks`` counts them; a step
+      whose first tick was lost is reported then, with the lost tick's time. Losses close
+      together chain (up to ``MAX_LOSS_CHAIN`` ticks); a slowdown never comes back to the grid.
+    - anything else is off the grid; ``TEMPO_CHANGE_TICKS`` in a row mean the tempo changed,
+      and the fit starts again from them.
+
+    A tempo from fewer than ``JUDGE_TICKS`` ticks (the first ticks heard, or just after a tempo
+    change) is too rough to judge by: every tick not in a burst joins the fit, and no loss is
+    seen. Telling a lost tick from jitter needs arrivals within about a fifth of a period of the
+    grid (±2.5 ms at 200 BPM); a transport period over half a tick period defeats it; and under
+    a few milliseconds of jitter a sudden 1.3-1.7x slowdown can pass for a lost tick. Start,
+    Continue and Song Position Pointer keep the grid (the clock runs on) but set the next tick's
+    position, so no loss is counted across them; a gap over ``timeout`` drops the grid's phase.
+
+    Silence while running for ``timeout`` (``SILENT_TICKS`` tick periods, at least
+    ``min_timeout`` seconds) stops the transport, so even a tenfold slowdown is no silence; a
+    Stop message stops it at once.
     """
 
-    def __init__(self, timeout: float = 0.5, window: int = 24, outlier: float = 0.3) -> None:
-        if timeout <= 0 or window < 2 or not 0 < outlier < 1:
-            raise ValueError("timeout must be > 0, window >= 2 and 0 < outlier < 1")
-        self.timeout = timeout
-        self.outlier = outlier
-        self._intervals: deque[float] = deque(maxlen=window)
-        self._rejected: list[float] = []
-        self._sum = 0.0  # sum of self._intervals, kept incrementally
+    def __init__(self, timeout: float = 0.5, window: int = FIT_TICKS) -> None:
+        if timeout <= 0 or window < JUDGE_TICKS:
+            raise ValueError(f"timeout must be > 0 and window >= {JUDGE_TICKS}")
+        self.min_timeout = timeout
+        self._fit: deque[tuple[int, float]] = deque(maxlen=window)  # (count, time) on the grid
+        self._origin = (0.0, 0.0)  # mean count and time of self._fit
+        self._period: float | None = None  # seconds per tick: the fit's slope
+        self._period_ticks = 0  # how many ticks self._period was fitted over
+        self._run: list[tuple[int, float]] = []  # consecutive ticks off the grid
+        self._held: tuple[int, float] | None = None  # a late tick, until the next one comes
+        # Ticks late by a whole number of periods (lag) after a tick on the grid, each later
+        # than the one before: lost ticks unless the tempo fell. (count, time, lag)
+        self._chain: list[tuple[int, float, int]] = []
+        # (residual, lag) of the last tick placed, if it is on the grid or in the chain
+        self._prev: tuple[float, int] | None = None
+        self._count = 0  # tick count of the last tick: arrivals plus the ticks found missing
         self._last_tick: float | None = None  # time of the last tick received
         self._last_seen: float | None = None  # time of the last clock message of any kind
         self._next_pos = 0  # tick position (from song start) of the next tick while running
         self.running = False
         self.receiving = False  # a clock message arrived within `timeout`
+        self.missed_ticks = 0  # ticks found missing since the follower was made or reset
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -86,31 +130,37 @@ class MidiClockFollower:
         return None
 
     def tick(self, t: float) -> Step | None:
+        """A clock tick arrived at ``t``; returns the step it starts (with its time on the
+        grid), if any."""
+        if self._last_tick is not None and t - self._last_tick > self.timeout:
+            self._forget_grid()  # the clock paused: its phase is new
         self._seen(t)
-        last = self._last_tick
-        self._last_tick = t
-        if last is not None:
-            self._add_interval(t - last)
+        previous, self._last_tick = self._last_tick, t
+        lost = self._place(t, previous)
         if not self.running:
             return None
-        pos = self._next_pos
+        pos = self._next_pos + lost
         self._next_pos = pos + 1
-        if pos % TICKS_PER_STEP == 0:
-            return Step(pos // TICKS_PER_STEP, t)
-        return None
+        into = pos % TICKS_PER_STEP
+        if into > lost:  # no step began at this tick or at the lost ones before it
+            return None
+        return Step(pos // TICKS_PER_STEP, self._tick_time(self._count - into, t))
 
     def start(self, t: float) -> None:
         """Start from the top: the next tick is step 0."""
         self._seen(t)
+        self._relocated()
         self._next_pos = 0
         self.running = True
 
     def continue_(self, t: float) -> None:
         """Run again from the current position (where Stop left it, or the last pointer)."""
         self._seen(t)
+        self._relocated()
         self.running = True
 
     def stop(self, t: float) -> None:
+        """Stop at once; the position stays for Continue."""
         self._seen(t)
         self.running = False
 
@@ -119,6 +169,7 @@ class MidiClockFollower:
         (some DAWs relocate on loop without a Stop): the next tick is that step's first."""
         if t is not None:
             self._seen(t)
+        self._relocated()
         self._next_pos = max(0, int(value)) * TICKS_PER_STEP
 
     def poll(self, now: float) -> bool:
@@ -130,24 +181,23 @@ class MidiClockFollower:
         if now - self._last_seen < self.timeout:
             return False
         self.receiving = False
-        self._intervals.clear()
-        self._rejected.clear()
-        self._sum = 0.0
-        self._last_tick = None
+        self._forget_grid()
         was_running = self.running
         self.running = False
         return was_running
 
     def reset(self) -> None:
         """Forget everything (e.g. when the input port changes)."""
-        self._intervals.clear()
-        self._rejected.clear()
-        self._sum = 0.0
+        self._forget_grid()
+        self._period = None
+        self._period_ticks = 0
+        self._count = 0
         self._last_tick = None
         self._last_seen = None
         self._next_pos = 0
         self.running = False
         self.receiving = False
+        self.missed_ticks = 0
 
     # -- position and tempo ------------------------------------------------------------------
 
@@ -165,66 +215,185 @@ class MidiClockFollower:
 
     @property
     def tick_interval(self) -> float | None:
-        """Seconds per tick, or None until a few intervals have been seen."""
-        n = len(self._intervals)
-        if n < 3:
-            return None
-        return self._sum / n
+        """Seconds per tick, or None until a few ticks have been seen."""
+        return self._period
 
     @property
     def bpm(self) -> float | None:
-        iv = self.tick_interval
+        iv = self._period
         return None if iv is None else 60.0 / (iv * PPQN)
 
     @property
     def step_length(self) -> float | None:
-        iv = self.tick_interval
+        iv = self._period
         return None if iv is None else iv * TICKS_PER_STEP
 
+    @property
+    def timeout(self) -> float:
+        """Seconds of silence that mean the clock stopped: ``SILENT_TICKS`` tick periods, at
+        least ``min_timeout``; so a tempo falling up to that many times still never is one."""
+        iv = self._period
+        return self.min_timeout if iv is None else max(self.min_timeout, SILENT_TICKS * iv)
+
     def next_step(self) -> Step | None:
-        """The next step boundary the running transport will reach, and its predicted time
-        (extrapolated from the last tick at the current tempo); None while stopped or before
-        the tempo is known."""
-        iv = self.tick_interval
-        if not self.running or iv is None or self._last_tick is None:
+        """The next step boundary the running transport will reach, and its predicted time on
+        the grid; None while stopped or before the tempo is known."""
+        if not self.running or self._period is None or self._last_tick is None:
             return None
         pos = self._next_pos
         boundary = -(-pos // TICKS_PER_STEP) * TICKS_PER_STEP
         ahead = boundary - pos + 1  # ticks from the last one received to the boundary
-        return Step(boundary // TICKS_PER_STEP, self._last_tick + ahead * iv)
+        last = self._last_tick + ahead * self._period
+        return Step(boundary // TICKS_PER_STEP, self._tick_time(self._count + ahead, last))
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- the grid ----------------------------------------------------------------------------
 
     def _seen(self, t: float) -> None:
         self._last_seen = t
         self.receiving = True
 
-    def _add_interval(self, dt: float) -> None:
-        if dt <= 0 or dt >= self.timeout:
-            # Duplicate timestamps or a gap (clock paused): not a tempo measurement.
-            if dt >= self.timeout:
-                self._intervals.clear()
-                self._rejected.clear()
-                self._sum = 0.0
+    def _relocated(self) -> None:
+        """The next tick's position is set: no tick lost before it may move it."""
+        self._chain.clear()
+        self._prev = None
+
+    def _forget_grid(self) -> None:
+        """Drop the grid's phase, keeping the tempo (the clock paused or went silent)."""
+        self._fit.clear()
+        self._run.clear()
+        self._held = None
+        self._relocated()
+
+    def _grid(self, count: int) -> float | None:
+        if not self._fit or self._period is None:
+            return None
+        c0, t0 = self._origin
+        return t0 + (count - c0) * self._period
+
+    def _tick_time(self, count: int, default: float) -> float:
+        grid = self._grid(count)
+        return default if grid is None else grid
+
+    def _late(self, count: int, t: float) -> float:
+        """How late ``t`` is for tick ``count`` on the grid, in tick periods."""
+        return (t - self._tick_time(count, t)) / (self._period or 1.0)
+
+    def _place(self, t: float, previous: float | None) -> int:
+        """Count the tick arriving at ``t`` and place it on the grid, or hold it if it came
+        late. Returns the number of ticks found lost before it."""
+        self._count += 1
+        held, self._held = self._held, None
+        p = self._period
+        fit = self._fit
+        # Less than half a period after the last tick: those two came in one burst.
+        burst = previous is not None and t - previous < (p / 2 if p else MIN_TICK_PERIOD)
+        if burst and fit and fit[-1][1] == previous:
+            fit.pop()  # it came in a burst with this one: only a burst's last tick is on time
+            if fit:
+                self._refit()
+        if p is None or not fit:
+            self._join(self._count, t)
+            self._prev = (0.0, 0)
+            return 0
+        lost = 0
+        if held is not None and not burst:
+            lost = self._settle(*held)
+        lag = self._chain[-1][2] if self._chain else 0
+        if self._late(self._count, t) - lag > 0.5:
+            self._held = (self._count, t)  # late: a burst's first, or after lost ticks
+            return lost
+        return lost + self._settle(self._count, t)
+
+    def _settle(self, count: int, t: float) -> int:
+        """Place a tick that was not delivered in a burst; returns the ticks it shows lost."""
+        r = self._late(count, t)
+        chain = self._chain
+        if not chain and abs(r) <= 0.5:
+            self._join(count, t)
+            self._prev = (r, 0)
+            return 0
+        m = round(r)
+        prev = self._prev
+        if (prev is not None and m >= prev[1] and abs(r - m) <= LOSS_TOLERANCE
+                and abs(r - prev[0] - (m - prev[1])) < 0.5 and not self._young):
+            if m == prev[1]:  # on the grid again, m ticks further on: they were lost
+                for c, at, lag in chain:
+                    self._join(c + lag, at)
+                chain.clear()
+                self._join(count + m, t)
+                self._prev = (r - m, 0)
+                self._count += m
+                self.missed_ticks += m
+                return m
+            if len(chain) < MAX_LOSS_CHAIN:
+                chain.append((count, t, m))
+                self._prev = (r, m)
+                return 0
+        for c, at, _ in chain:
+            self._off_grid(c, at)
+        chain.clear()
+        self._off_grid(count, t)
+        self._prev = None
+        return 0
+
+    @property
+    def _young(self) -> bool:
+        """The tempo comes from too few ticks to judge ticks by: all join the fit."""
+        return self._period_ticks < JUDGE_TICKS
+
+    def _join(self, count: int, t: float) -> None:
+        self._fit.append((count, t))
+        self._run.clear()
+        self._refit()
+
+    def _off_grid(self, count: int, t: float) -> None:
+        if self._young:
+            self._join(count, t)
             return
-        ivs = self._intervals
-        if len(ivs) >= 4:
-            med = sorted(ivs)[len(ivs) // 2]
-            if abs(dt - med) > self.outlier * med:
-                rej = self._rejected
-                rej.append(dt)
-                if len(rej) >= TICKS_PER_STEP:
-                    rmed = sorted(rej)[len(rej) // 2]
-                    ivs.clear()
-                    ivs.extend(x for x in rej if abs(x - rmed) <= self.outlier * rmed)
-                    self._sum = sum(ivs)
-                    rej.clear()
-                return
-        self._rejected.clear()
-        if len(ivs) == ivs.maxlen:
-            self._sum -= ivs[0]
-        ivs.append(dt)
-        self._sum += dt
+        run = self._run
+        run.append((count, t))
+        if len(run) < TEMPO_CHANGE_TICKS:
+            return
+        c0, t0, slope = _line(run)
+        if slope is not None:  # the tempo changed: the fit starts again from these ticks
+            self._fit.clear()
+            self._fit.extend(run)
+            self._origin = (c0, t0)
+            self._period = slope
+            self._period_ticks = len(run)
+        run.clear()
+
+    def _refit(self) -> None:
+        """The fit's mean point, and its slope as the tempo unless the tempo came from more
+        ticks than the fit has (after a pause the fit begins again, the tempo stays)."""
+        n = len(self._fit)
+        c0, t0, slope = _line(self._fit)
+        self._origin = (c0, t0)
+        if slope is not None and n >= min(self._period_ticks, JUDGE_TICKS):
+            self._period = slope
+            self._period_ticks = n
+
+
+def _line(points: Sequence[tuple[int, float]]) -> tuple[float, float, float | None]:
+    """Least-squares line of time against count: its mean point and its slope (None for fewer
+    than ``FIT_MIN_TICKS`` points, or when it is no clock tempo, as from ticks all at once).
+    Sums are taken from the first point, which keeps them small and exact enough."""
+    n = len(points)
+    c_first, t_first = points[0]
+    sc = st = scc = sct = 0.0
+    for c, t in points:
+        c -= c_first
+        t -= t_first
+        sc += c
+        st += t
+        scc += c * c
+        sct += c * t
+    c0, t0 = sc / n, st / n
+    mean = (c_first + c0, t_first + t0)
+    if n < FIT_MIN_TICKS:
+        return (*mean, None)
+    slope = (sct - sc * t0) / (scc - sc * c0)
+    return (*mean, slope if slope >= MIN_TICK_PERIOD else None)
 
 
 class InternalClock:
@@ -295,10 +464,6 @@ class InternalClock:
         p0, t0, length = segs[0]
         return p0 + (t - t0) / length
 
-    def step_at(self, t: float) -> int:
-        """Index of the step that contains time ``t``."""
-        return math.floor(self.position(t) + 1e-9)
-
     def tick_time(self, k: int) -> float:
         """Ideal time of MIDI clock tick ``k`` (24 per beat; tick 0 is step 0's boundary)."""
         return self.step_time(k / TICKS_PER_STEP)
@@ -311,22 +476,14 @@ class InternalClock:
 class ClockOut:
     """Schedules MIDI beat clock (0xF8) from an ``InternalClock``.
 
-    The engine asks ``next_time`` to know when to wake and calls ``due(now)`` to learn how many
-    ticks to send. Ticks the engine was too late for are all reported (sent in a burst) rather
-    than skipped, so a device following our clock keeps the right song position.
+    The engine calls ``due(now)`` to learn how many ticks to send. Ticks the engine was too late
+    for are all reported (sent in a burst) rather than skipped, so a device following our clock
+    keeps the right song position.
     """
 
     def __init__(self, clock: InternalClock, now: float | None = None) -> None:
         self.clock = clock
         self.next_index = 0 if now is None else clock.next_tick(now)
-
-    def align(self, now: float) -> None:
-        """Continue from the first tick at or after ``now`` (e.g. when clock out is turned on)."""
-        self.next_index = self.clock.next_tick(now)
-
-    @property
-    def next_time(self) -> float:
-        return self.clock.tick_time(self.next_index)
 
     def due(self, now: float) -> int:
         """Number of ticks whose time is at or before ``now``; they count as sent."""
@@ -339,11 +496,3 @@ class ClockOut:
         self.next_index = k
         return n
 
-
-def swing_delay(step: int, swing: float, step_length: float) -> float:
-    """Delay of a machine note on ``step``: odd 16ths (the "e" and "a" of each beat) are
-    late by ``swing`` of a step. ``swing`` is clamped to 0..0.5 so a note never crosses into
-    the next step."""
-    if step % 2 == 0:
-        return 0.0
-    return min(max(swing, 0.0), 0.5) * step_length
