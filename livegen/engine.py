@@ -35,11 +35,12 @@ import numpy as np
 from livegen.accompanist import Accompanist
 from livegen.collector import QuietCollector
 from livegen.controls import ControlMessage, apply_control, from_cc
+from livegen.follow import PlayerRhythm
 from livegen.frames import HUMAN, LEAD, Frame, NoteChange
 from livegen.midi.clock import TICK, ClockEvent, Step
 from livegen.midi.inputfilter import InputFilter, Onset
-from livegen.midi.ledger import NoteLedger
-from livegen.midi.recorder import Recorder
+from livegen.midi.ledger import NoteLedger, note_off_message
+from livegen.midi.recorder import Recorder, RecorderError, new_recording_path
 from livegen.model.runtime import Runtime
 from livegen.model.tokens import STEPS_PER_BEAT
 from livegen.paths import user_data
@@ -53,6 +54,7 @@ SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timin
 PROPOSE_S = 0.0015  # speculate only until this long before a boundary, then keep it free
 QUIET_S = 0.004  # housekeeping only when the next step event is at least this far away
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
+RECONNECT_GRACE_S = 0.5  # a returned output's lost notes are ended this long after it is back
 
 
 class InPort(Protocol):
@@ -105,6 +107,8 @@ class Engine:
         self.status_every = 1.0 / status_hz
         self.watches = watches or []
         self.port_state: dict[str, str] = {"in": "open", "out": "open"}
+        self.unresolved: set[tuple[int, int]] = set()  # notes a lost output could not end
+        self.resolve_at: float | None = None  # when to end them, once the output is back
         self.messages: deque[tuple[int, str]] = deque(maxlen=20)  # (serial, text) to show
         self.message_serial = 0
         self.controls: deque[ControlMessage] = deque()  # from any thread; deque is thread-safe
@@ -112,6 +116,7 @@ class Engine:
         self.stopping = False
         self.transport = Transport(settings.timing, now())
         self.follow_until: float | None = None
+        self.rhythm = PlayerRhythm(settings.timing.beats_per_bar * STEPS_PER_BEAT)
         self.onset_at: float | None = None  # arrival of the first onset not yet played
         self.frame = Frame()  # the frame the current step was played with
         # frames the boundary may bring, still to be proposed ahead (None: not planned yet)
@@ -162,10 +167,16 @@ class Engine:
         self._wait()
 
     def _housekeeping(self, now: float) -> None:
-        if self.watches and self.watches[0].due(now):
+        if any(watch.due(now) for watch in self.watches):
             self._supervise(now)
+        if self.resolve_at is not None and now >= self.resolve_at:
+            self._resolve_lost_notes()
         if self.recorder is not None:
-            self.recorder.maybe_flush(now)
+            try:
+                self.recorder.maybe_flush(now)
+            except RecorderError as exc:  # the music goes on; the recording stops
+                self.note(str(exc))
+                self.recorder = None
         if now - self.last_status >= self.status_every:
             self.last_status = now
             if self.on_status is not None:
@@ -328,8 +339,9 @@ class Engine:
             return
         timing = self.settings.timing
         if self.follow_until is None:
-            if (timing.follow_ms > 0 and not self.takeover
-                    and self.acc.onset_probability >= timing.follow_threshold):
+            expected = (self.acc.onset_probability >= timing.follow_threshold
+                        or self.rhythm.expects(tr.step))
+            if timing.follow_ms > 0 and not self.takeover and expected:
                 self.follow_until = tr.boundary + timing.follow_ms / 1000.0
                 return
             self._play_step(now, by_onset=False)
@@ -405,6 +417,8 @@ class Engine:
             if not self.filter.peek_onsets():
                 self.onset_at = None
         self.acc.advance(frame, tr.pos(tr.step), tr.pos(tr.step + 1))
+        if not self.takeover:
+            self.rhythm.played(tr.step, bool(frame.onsets))
         self.plan = None
         tr.moved_on()
 
@@ -504,8 +518,10 @@ class Engine:
         """Resolve every note: explicit note-offs, then CC64=0, CC123 and CC120; and close
         the recording so the file holds everything played."""
         self.panic()
-        if self.recorder is not None:
+        rec = self.recorder
+        if rec is not None:
             self._record(False, self.now())
+            rec.wait(5.0)  # the final file is written before the process may end
 
     # ------------------------------------------------------------------ controls
 
@@ -562,10 +578,13 @@ class Engine:
 
     def _record(self, on: bool, now: float) -> None:
         if on and self.recorder is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = user_data() / "recordings" / f"livegen-{stamp}.mid"
-            rec = Recorder(path, self.settings.timing.bpm, self.settings.timing.beats_per_bar,
-                           now)
+            try:
+                path = new_recording_path(user_data() / "recordings")
+                rec = Recorder(path, self.settings.timing.bpm,
+                               self.settings.timing.beats_per_bar, now)
+            except RecorderError as exc:
+                self.note(str(exc))
+                return
             rec.track("human", 1)
             for v in self.acc.voices:
                 rec.track(v.name, v.channel, v.program)
@@ -573,9 +592,11 @@ class Engine:
             self.recorder = rec
             self.note(f"recording to {path}")
         elif not on and self.recorder is not None:
-            path = self.recorder.flush(now)
-            self.recorder = None
-            self.note(f"recording saved: {path}")
+            rec, self.recorder = self.recorder, None
+            try:
+                self.note(f"recording saved: {rec.close(now)}")
+            except RecorderError as exc:
+                self.note(str(exc))
 
     def _switch_model(self, path: str) -> None:
         """Load another model file; on failure the current one stays and the reason is shown."""
@@ -595,6 +616,7 @@ class Engine:
         old = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
         old.add(("lead", self.settings.takeover.channel, True))
         self.transport.configure(settings.timing, self.now())
+        self.rhythm.resize(settings.timing.beats_per_bar * STEPS_PER_BEAT)
         self.settings = settings
         self.plan = None
         self.filter.configure(settings.input)
@@ -610,8 +632,17 @@ class Engine:
     # ------------------------------------------------------------------ ports, status
 
     def _supervise(self, now: float) -> None:
-        for name, watch in zip(("in", "out"), self.watches, strict=False):
-            event = watch.check(now)
+        """Port supervision. When the output goes (a pulled cable, the JACK server dying), the
+        notes that sounded cannot be ended there; they are remembered, and when the output is
+        back (after RECONNECT_GRACE_S, for a patchbay or session manager to connect it again)
+        their note-offs go out, then CC64=0, CC123 and CC120 on every channel in use, so a synth
+        that lived through it is left with nothing hanging."""
+        events = [(name, watch.check(now))
+                  for name, watch in zip(("in", "out"), self.watches, strict=False)]
+        if any(name == "out" and event is not None and event.kind != "returned"
+               for name, event in events):
+            self.unresolved |= set(self.ledger.sounding())
+        for name, event in events:
             if event is None:
                 continue
             self.port_state[name] = {"vanished": "missing", "returned": "open",
@@ -620,6 +651,17 @@ class Engine:
             if event.kind in ("vanished", "error"):
                 self.filter.reset()
                 self._release_all()
+            elif name == "out" and self.unresolved:
+                self.resolve_at = now + RECONNECT_GRACE_S
+
+    def _resolve_lost_notes(self) -> None:
+        """The output is back (and a patchbay has had a moment to reconnect it): end the notes
+        it lost."""
+        self.resolve_at = None
+        for channel, pitch in sorted(self.unresolved):
+            self._send(note_off_message(channel, pitch))
+        self.unresolved.clear()
+        self.panic()
 
     def note(self, text: str) -> None:
         """A message for whoever watches (the panel's log, the status line)."""

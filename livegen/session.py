@@ -1,7 +1,7 @@
 """Running the live engine: open the model and the ports, run the worker, stop cleanly.
 
 `open_engine` is the I/O hub (model, ports, port supervisor); `run_headless` runs the engine
-in this process with a compact status line, and stops on Ctrl-C or SIGTERM with every note
+in this process with a compact status line, and stops on Ctrl-C, SIGTERM or SIGHUP with every note
 resolved. The status callback only puts snapshots on a queue; a printer thread reads them, so
 a slow terminal never holds the engine up.
 """
@@ -79,7 +79,7 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
     snapshots: queue.SimpleQueue = queue.SimpleQueue()
     engine, opened = open_engine(opts, on_status=snapshots.put)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
         signal.signal(sig, lambda *_: stop.set())
     printer = threading.Thread(target=_print_status, args=(snapshots, stop, status_every),
                                daemon=True)

@@ -45,6 +45,45 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+# jackd2's registry of running servers (/dev/shm/jack-shm-registry) has 8 slots, each a pid and a
+# name, after a 24-byte header. A server that is killed (a crash, a test of one) keeps its slot,
+# and jackd2 reclaims a dead server's slot only for a server of the same name; with unique names
+# the slots fill up and jackd refuses to start ("Too many servers already active").
+_REGISTRY = _SHM / "jack-shm-registry"
+_SLOTS, _SLOT_AT, _SLOT_SIZE, _SLOT_NAME = 8, 24, 264, 257
+
+
+def reclaim_stale_servers() -> None:
+    """Free the registry slots of servers whose process is gone (a test's killed servers)."""
+    try:
+        with open(_REGISTRY, "r+b") as f:
+            data = bytearray(f.read(_SLOT_AT + _SLOTS * _SLOT_SIZE))
+            if data[:4] != b"KCAJ" or len(data) < _SLOT_AT + _SLOTS * _SLOT_SIZE:
+                return
+            changed = False
+            for i in range(_SLOTS):
+                at = _SLOT_AT + i * _SLOT_SIZE
+                pid = int.from_bytes(data[at:at + 4], sys.byteorder, signed=True)
+                if pid > 0 and not _alive(pid):
+                    data[at:at + 4 + _SLOT_NAME] = bytes(4 + _SLOT_NAME)
+                    changed = True
+            if changed:
+                f.seek(0)
+                f.write(data)
+    except OSError:
+        return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class JackServer:
     """One `jackd --no-realtime -n NAME -d dummy` process (or a realtime one: see `realtime`)."""
 
@@ -86,6 +125,7 @@ class JackServer:
             raise JackServerError("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
         if self.running:
             return
+        reclaim_stale_servers()
         command = [
             jackd,
             "--realtime" if self.realtime else "--no-realtime",

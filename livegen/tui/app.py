@@ -338,9 +338,17 @@ class LivegenApp(App[int]):
         if engine is not None and self.own_engine and engine.alive:
             self._say("stopping the engine: every note is being ended…")
 
+            connections, status = self.connections, self.status
+
             def stop() -> None:
                 try:
-                    engine.stop()
+                    if engine.stop() == -signal.SIGKILL:  # hung: its notes are the panel's job
+                        api = ports.resolve_api(self.opts.midi_api)
+                        lost = connections.lost_destinations(0.5) if connections else []
+                        self.rescue = resolve_orphaned_notes(
+                            status, api, lost + ([self.opts.output] if self.opts.output else []))
+                except Exception as exc:  # quitting must not fail
+                    self.rescue = f"could not resolve the notes: {exc}"
                 finally:
                     self.post_message(EngineStopped())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from livegen.controls import ControlMessage
@@ -31,6 +32,10 @@ class EngineHandle(Protocol):
     def latest(self) -> Status | None: ...
     @property
     def alive(self) -> bool: ...
+    @property
+    def exitcode(self) -> int | None: ...
+    log_path: Path | None
+    def log_tail(self) -> str | None: ...
     def stop(self, timeout: float = ...) -> int | None: ...
 
 
@@ -47,22 +52,29 @@ def start_engine(opts: LiveOptions, synth: bool = False) -> EngineHandle:
 
 
 def death_reason(engine: EngineHandle) -> str | None:
-    """Why the engine is gone, or None while it runs."""
+    """Why the engine is gone, or None while it runs; with the last line of its log when it
+    ended on its own."""
     if engine.error:
         return engine.error
     if engine.alive:
         return None
-    proc = getattr(engine, "proc", None)
-    code = getattr(proc, "exitcode", None)
+    code = engine.exitcode
     if code is None:
-        return "the engine process is gone"
-    if code < 0:
+        reason = "the engine process is gone"
+    elif code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"the engine process was killed by {name}"
-    return f"the engine process ended with status {code}"
+        reason = f"the engine process was killed by {name}"
+    else:
+        reason = f"the engine process ended with status {code}"
+    tail = engine.log_tail()
+    if tail:
+        reason += f" (its log {engine.log_path} ends: {tail})"
+    elif engine.log_path is not None:
+        reason += f" (its log: {engine.log_path})"
+    return reason
 
 
 class Poller(threading.Thread):
