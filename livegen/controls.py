@@ -59,16 +59,20 @@ CONTROLS: tuple[Control, ...] = (
 )
 BY_NAME: dict[str, Control] = {c.name: c for c in CONTROLS}
 NUMERIC: tuple[str, ...] = tuple(c.name for c in CONTROLS if c.span is not None)
-LEARNABLE: tuple[str, ...] = tuple(c.name for c in CONTROLS if c.learnable)
+# Learnable actions besides the settings: "transport" starts (CC >= 64) or stops the transport.
+ACTIONS: tuple[str, ...] = ("transport",)
+LEARNABLE: tuple[str, ...] = (*(c.name for c in CONTROLS if c.learnable), *ACTIONS)
 
 
 @dataclass(frozen=True)
 class ControlMessage:
     """A request to the engine. `kind` is "set" (a control `name` to `value`), "settings" (a
     whole new Settings in `value`), "learn" (`name` waits for a knob; None cancels), "record"
-    (`value` on/off), "model" (`value` a model file), "panic", "mute" or "quit"."""
+    (`value` on/off), "model" (`value` a model file), "transport" (`value` "start", "stop" or
+    "toggle"), "panic", "mute" or "quit"."""
 
-    kind: Literal["set", "settings", "learn", "record", "model", "panic", "mute", "quit"]
+    kind: Literal["set", "settings", "learn", "record", "model", "panic", "mute", "quit",
+                  "transport"]
     name: str | None = None
     value: Any = None
 

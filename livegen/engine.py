@@ -54,6 +54,7 @@ SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timin
 PROPOSE_S = 0.0015  # speculate only until this long before a boundary, then keep it free
 QUIET_S = 0.004  # housekeeping only when the next step event is at least this far away
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
+CLICK, CLICK_ACCENT = 37, 76  # General MIDI side stick; high wood block on the bar's first beat
 RECONNECT_GRACE_S = 0.5  # a returned output's lost notes are ended this long after it is back
 
 
@@ -124,6 +125,7 @@ class Engine:
         self.plan_ahead = True  # False: propose ahead only the frame as it stands
         self.last_human = -1  # the latest human onset's pitch, around which the plan looks
         self.scheduled: list[tuple[float, float, list[NoteChange]]] = []  # (at, ideal, changes)
+        self.clicks: list[tuple[float, bool]] = []  # count-in clicks due: (at, downbeat)
         self.silent_steps = 0
         self.takeover = False
         self.last_status = 0.0
@@ -160,6 +162,8 @@ class Engine:
         if self.transport.running:
             self._step_machine(now)
         self._send_due(now)
+        if self.clicks:
+            self._send_clicks(now)
         for _ in range(self.transport.clock_ticks_due(now)):
             self._send([0xF8])
         if self._quiet(now):  # work that may take milliseconds, away from any boundary
@@ -222,6 +226,8 @@ class Engine:
                 times.append(tr.advance_time())
         if self.scheduled:
             times.append(self.scheduled[0][0])
+        if self.clicks:
+            times.append(self.clicks[0][0])
         return min(times)
 
     # ------------------------------------------------------------------ input
@@ -246,6 +252,8 @@ class Engine:
             if isinstance(event, Onset):
                 self.stats.onsets += 1
                 self.last_human = event.pitch
+                if self.transport.armed:  # the player's first note starts the grid
+                    self._start_grid(t)
                 if self.onset_at is None:
                     self.onset_at = t
                 self._roll(HUMAN, event.pitch)
@@ -274,6 +282,52 @@ class Engine:
         self.transport.stop()
         self._release_all()
         self.follow_until = None
+        self.clicks.clear()
+
+    def _start_grid(self, t: float) -> None:
+        """The internal grid starts from step 0 at `t`, the model from a fresh state."""
+        self.acc.runtime.reset()
+        self.plan = None
+        self.frame = Frame()
+        self.transport.start_at(t)
+
+    def _transport_control(self, value: str, now: float) -> None:
+        """Start or stop the internal transport (the key, OSC, a learned CC). Starting counts
+        in first when the preset asks for it, else waits for the player's first note or starts
+        at once, as the preset's `start` says; starting while it waits starts at once."""
+        tr = self.transport
+        if not tr.internal:
+            self.note("the MIDI clock's Start and Stop drive the transport")
+            return
+        playing = tr.running or bool(self.clicks)
+        if value == "toggle":
+            value = "stop" if playing or tr.armed else "start"
+        if value == "stop" and (playing or tr.armed):
+            self._transport_stop()
+            self.note("transport stopped: every note ended")
+        elif value == "start" and not playing:  # armed and told to start: start now
+            timing = self.settings.timing
+            if timing.count_in:
+                self.acc.runtime.reset()
+                self.clicks = [(t, k % timing.beats_per_bar == 0) for k, t in
+                               enumerate(tr.count_in(now, timing.count_in))]
+                self.note(f"counting in {timing.count_in} bar{'s' * (timing.count_in > 1)}")
+            elif timing.start == "first_note" and not tr.armed:
+                tr.arm()
+                self.note("waiting for your first note")
+            else:
+                self._start_grid(now + 0.05)
+                self.note("transport started")
+
+    def _send_clicks(self, now: float) -> None:
+        """Count-in clicks due now: a short side stick (the bar's first: a higher wood block),
+        note-off at once, on the preset's click channel."""
+        channel = self.settings.timing.click_channel - 1
+        while self.clicks and self.clicks[0][0] <= now:
+            _, downbeat = self.clicks.pop(0)
+            note = CLICK_ACCENT if downbeat else CLICK
+            self._send([0x90 | channel, note, 100])
+            self._send([0x80 | channel, note, 0])
 
     # ------------------------------------------------------------------ the step machine
 
@@ -554,6 +608,8 @@ class Engine:
                     self._record(bool(m.value), now)
                 case "model":
                     self._switch_model(m.value)
+                case "transport":
+                    self._transport_control(str(m.value), now)
                 case _:
                     self.note(f"unknown control {m.kind!r} ignored")
 
@@ -571,7 +627,10 @@ class Engine:
         settings = self.settings
         for (_, cc), value in ccs.items():
             control = settings.learn.get(cc)
-            if control is not None:
+            if control == "transport":
+                self._transport_control("start" if from_cc(control, value) else "stop",
+                                        self.now())
+            elif control is not None:
                 settings = apply_control(settings, control, from_cc(control, value))
         if settings is not self.settings:
             self._switch_settings(settings)
@@ -694,6 +753,7 @@ class Engine:
         bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
         return Status(
             time=now, preset=self.settings.name, running=tr.running,
+            armed=tr.armed or bool(self.clicks),
             clock=self.settings.timing.clock, bpm=tr.bpm, step=tr.step,
             bar=tr.step // bar_len + 1, beat=(tr.step % bar_len) // STEPS_PER_BEAT + 1,
             key=key_name(*self.acc.key) if self.acc.key else None, takeover=self.takeover,

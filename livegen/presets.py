@@ -22,7 +22,8 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
                 allow_unison (bool), avoid_parallels (bool)
     [timing]    clock ("internal"|"midi"), bpm (20..300), beats_per_bar (1..8),
                 prewindow (0..1), follow_ms (0..200), follow_threshold (0..1), swing (0..0.5),
-                humanize_ms (0..50), humanize_velocity (0..40), clock_out (bool)
+                humanize_ms (0..50), humanize_velocity (0..40), clock_out (bool),
+                start ("now"|"first_note"), count_in (0..4 bars), click_channel (1..16)
     [takeover]  enabled (bool), bars (1..64), channel (1..16), velocity (1..127)
     [learn]     "74" = "temperature": CC number (1..119, as a key) -> a live control name;
                 the key is ASCII digits, leading zeros allowed ("074" is CC 74), and each CC
@@ -310,6 +311,9 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "humanize_ms": _num(0, 50),
             "humanize_velocity": _num(0, 40, whole=True),
             "clock_out": _bool,
+            "start": _choice("now", "first_note"),
+            "count_in": _num(0, 4, whole=True),
+            "click_channel": _CHANNEL,
         },
     ),
     "takeover": (

@@ -13,6 +13,7 @@ from typing import Literal
 KeyLock = str  # "off", "auto", or a fixed key such as "C major", "F# minor", "Bb major"
 InputMode = Literal["all", "skyline", "split"]
 ClockSource = Literal["internal", "midi"]
+StartMode = Literal["now", "first_note"]
 
 # General MIDI programs (0-based) that suit each chorale voice when a DAW or synth plays them.
 DEFAULT_PROGRAMS = {"soprano": 52, "alto": 52, "tenor": 52, "bass": 32}
@@ -59,6 +60,11 @@ class TimingSettings:
     humanize_ms: float = 0.0  # random timing spread of machine notes
     humanize_velocity: int = 0  # random velocity spread of machine notes
     clock_out: bool = False  # send MIDI beat clock when the clock is internal
+    # internal clock: "now" starts the grid with the engine, "first_note" on the player's first
+    # note (the transport key then arms it again); MIDI clock: the clock's Start and Stop decide
+    start: StartMode = "now"
+    count_in: int = 0  # bars of clicks before the grid starts, when started with the key
+    click_channel: int = 10  # where the count-in clicks go (10: General MIDI drums)
 
 
 @dataclass

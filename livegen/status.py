@@ -67,6 +67,7 @@ class Status:
     key: str | None
     takeover: bool
     settings: Settings
+    armed: bool = False  # waiting for the player's first note, or counting in
     sounding: list[tuple[int, int]] = field(default_factory=list)  # (channel, pitch)
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None

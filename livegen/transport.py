@@ -33,7 +33,8 @@ class Transport:
         self.clock = InternalClock(timing.bpm, now + LEAD_IN_S)
         self.follower = MidiClockFollower()
         self.clock_out = ClockOut(self.clock, now) if timing.clock_out else None
-        self.running = self.internal
+        self.running = self.internal and timing.start == "now"
+        self.armed = self.internal and timing.start == "first_note"  # waits for a first note
         self.step = 0  # the step being emitted, or the next one
         self.emitted = False  # `step` has been emitted and waits to advance
         # T of `step`; with MIDI clock, set by the tick that starts the step
@@ -48,10 +49,32 @@ class Transport:
         return self.clock.bpm if self.internal else self.follower.bpm
 
     def start(self, now: float) -> None:
-        """The internal grid starts with the engine's loop."""
-        if self.internal:
+        """The engine's loop starts: the internal grid with it, or armed for a first note."""
+        if self.internal and self.running:
             self.clock.restart(now + LEAD_IN_S)
             self.boundary = self.clock.step_time(self.step)
+
+    def start_at(self, t: float) -> None:
+        """The internal grid starts from step 0 at `t` (a first note, the end of a count-in)."""
+        self.clock.restart(t)
+        self.step = 0
+        self.boundary = t
+        self.emitted = False
+        self.running = True
+        self.armed = False
+
+    def count_in(self, now: float, bars: int) -> list[float]:
+        """Start after `bars` bars of clicks; the times of the clicks, one per beat."""
+        beat = self.clock.step_length * STEPS_PER_BEAT
+        first = now + LEAD_IN_S
+        beats = bars * self.timing.beats_per_bar
+        self.start_at(first + beats * beat)
+        return [first + k * beat for k in range(beats)]
+
+    def arm(self) -> None:
+        """Stopped, waiting for the player's first note to start the grid on it."""
+        self.stop()
+        self.armed = True
 
     def configure(self, timing: TimingSettings, now: float) -> None:
         if timing.bpm != self.timing.bpm:
@@ -106,6 +129,7 @@ class Transport:
 
     def stop(self) -> None:
         self.running = False
+        self.armed = False
         self.emitted = False
         self.boundary = INF
 

@@ -150,6 +150,7 @@ class LivegenApp(App[int]):
         Binding("m", "model", "model"),
         Binding("r", "record", "record"),
         Binding("x", "panic", "panic"),
+        Binding("g", "transport", "start/stop"),
     ]
 
     def __init__(self, engine_factory: Callable[[], EngineHandle],
@@ -475,6 +476,10 @@ class LivegenApp(App[int]):
         if self.engine is not None and self.status and self.status.learning:
             self.engine.send(ControlMessage("learn", None))
             self._say("MIDI learn cancelled")
+
+    def action_transport(self) -> None:
+        if self._engine_ok():
+            self.engine.send(ControlMessage("transport", value="toggle"))  # type: ignore
 
     def action_panic(self) -> None:
         if self._engine_ok():

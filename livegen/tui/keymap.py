@@ -27,6 +27,7 @@ KEYMAP: list[tuple[str, str]] = [
     ("s", "save as a user preset"),
     ("m", "switch model"),
     ("r", "record on/off"),
+    ("g", "transport start / stop"),
     ("x", "panic: all notes off"),
     ("q / Ctrl-C", "quit (every note ends)"),
 ]

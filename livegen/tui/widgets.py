@@ -30,8 +30,11 @@ class StatusLines(Static):
             return
         s = status
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(" ▶ PLAY " if s.running else " ■ STOP ",
-                 style="bold black on green" if s.running else "bold black on yellow")
+        if s.armed:
+            t.append(" ◌ WAITING ", style="bold black on cyan")
+        else:
+            t.append(" ▶ PLAY " if s.running else " ■ STOP ",
+                     style="bold black on green" if s.running else "bold black on yellow")
         bpm = f"{s.bpm:.1f}" if s.bpm else "--"
         t.append(f" {s.clock} clock  ")
         t.append(f"{bpm} BPM", style="bold")
