@@ -120,6 +120,7 @@ def _file_to_read(text: str) -> Path:
 _seed = _int_at_least(0, "a seed: give a whole number, 0 or more")
 _track = _int_at_least(0, "a track number: tracks count from 0")
 _limit = _int_at_least(1, "a number of pieces: give 1 or more")
+_seeds = _int_at_least(1, "a number of seeds: give 1 or more")
 
 
 # --------------------------------------------------------------------------------- commands
@@ -171,14 +172,22 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from livegen.train import data as data_mod
-    from livegen.train.evaluate import evaluate, format_table
+    from livegen.presets import find_preset, load_preset
+    from livegen.train.evaluate import SETS, evaluate_presets, format_report
 
-    settings = load_settings(args.preset)
-    ds = data_mod.chorales(limit=args.limit)
-    table = evaluate(_model_file(args, settings), ds, settings, seed=args.seed,
-                     device=args.device)
-    print(json.dumps(table, indent=1) if args.json else format_table(table))
+    if args.preset is None:  # every shipped preset, not a user preset of the same name
+        from livegen.paths import shipped
+        files = sorted(shipped("presets").glob("*.toml"))
+    else:
+        files = [find_preset(args.preset)]
+    presets = []
+    for file in files:
+        settings = load_preset(file)
+        presets.append((settings, _model_file(args, settings)))
+    sets = SETS if args.set == "both" else (args.set,)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    report = evaluate_presets(presets, sets, seeds, limit=args.limit, device=args.device)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
 
 
@@ -226,11 +235,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _add_model_options(p: argparse.ArgumentParser, seed_default: int | None,
-                       seed_help: str) -> None:
+                       seed_help: str, preset_help: str | None = None) -> None:
     """--preset, --model, --device and --seed, the same for render, eval and run except the
-    seed's default (the module docstring says why)."""
-    p.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or .toml file "
-                   "(default %(default)s; `livegen presets` lists them)")
+    seed's default (the module docstring says why); with `preset_help`, --preset has no default
+    (eval: every shipped preset)."""
+    if preset_help is None:
+        p.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or .toml file "
+                       "(default %(default)s; `livegen presets` lists them)")
+    else:
+        p.add_argument("--preset", help=preset_help)
     p.add_argument("--model", metavar="FILE", help="model file to use instead of the preset's")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
                    help="where the recurrent net runs; auto = CUDA when present "
@@ -304,15 +317,24 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default %(default)s, so the same command writes the same file)")
     p.set_defaults(func=_cmd_render)
 
-    p = sub.add_parser("eval", help="evaluate a model on the chorales' test split",
-                       description="One table on the held-out test split of the Bach chorales: "
-                       "the model (through the render path), Bach's own voices and a block-triad "
-                       "harmonizer. Needs music21 (pip install 'livegen[train]').")
-    _add_model_options(p, 0, "random seed: the same seed gives the same figures "
-                       "(default %(default)s)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("eval", help="evaluate a model on the chorales' test split and folk tunes",
+                       description="The evaluation tables (README, section Figures): the model "
+                       "(through the render path, as each preset plays it; mean ± sd over "
+                       "seeds), Bach's own voices and a block-triad harmonizer, on the held-out "
+                       "test split of the Bach chorales and on a validation set of folk tunes "
+                       "(Ryan's Mammoth Collection, melodies only), one table per set and "
+                       "preset. Needs music21 (pip install 'livegen[train]').")
+    _add_model_options(p, 0, "first random seed: seeds N, N+1, ... are used (default "
+                       "%(default)s; the same seeds give the same figures)",
+                       preset_help="preset name or .toml file (default: every shipped preset)")
+    p.add_argument("--seeds", type=_seeds, default=4, metavar="N",
+                   help="how many seeds to sample the model with (default %(default)s)")
+    p.add_argument("--set", choices=["chorales", "folk", "both"], default="both",
+                   help="evaluate on the chorales' test split, the folk tunes, or both "
+                   "(default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--limit", type=_limit, metavar="N",
-                   help="use only the first N pieces of each split (default: all)")
+                   help="use only the first N pieces of each set (default: all)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("run", help="play live: listen on a MIDI port, accompany on another",

@@ -1,9 +1,26 @@
-"""Training data: pieces on the 16th grid, from the Bach chorales or a folder of MIDI files.
+"""Training data: pieces on the 16th grid, from the Bach chorales or a folder of MIDI files,
+and the folk melodies `livegen eval` validates on.
 
 A `Piece` holds the human part as notes on the grid (it may be polyphonic) and the machine voices
 as tokens. The chorales come from music21's corpus (soprano = human part; alto, tenor, bass =
 voices), are parsed once and cached as .npz (no pickles), and are split by chorale with a fixed
 seed. Batches apply random transpositions that keep every part inside its range.
+
+One chorale, one piece: the corpus holds some chorales in more than one file (bwv277, bwv281 and
+bwv366 as .krn and .mxl; bwv18.5 as its Leipzig and Weimar versions, -lz and -w), and a split by
+file put the same music on both sides of it. `one_per_bwv` keeps one file per BWV number (the
+.mxl, then the file without a variant suffix, then the first by name: bwv277.mxl, bwv281.mxl,
+bwv366.mxl, bwv18.5-lz.mxl) before the split is cut. The split itself is the one the shipped model
+was trained with, as far as it can be: the same seed shuffles the same list (every file that
+parses, duplicates included, sorted by name), the files not kept are taken out of the shuffled
+order, and the order is then cut 10% test, 10% validation, the rest training; the few pieces
+this shifts across a boundary are listed by `split_changes`.
+
+The folk set is a fixed draw of tunes from Ryan's Mammoth Collection (music21's corpus holds it
+as one ABC file per tune): melodies only, never trained on, for `livegen eval` (README,
+"Figures"). Each tune is its written melody (top note of any chord, grace notes left out,
+repeats not expanded) at its written pitch, on its own bar grid; a tune whose bar is not a whole
+number of quarter notes (9/8) is left out, since the grid's beat is the quarter note.
 """
 
 from __future__ import annotations
@@ -11,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +44,14 @@ CHORALE_VOICES = ("alto", "tenor", "bass")
 # inside these more than 99% of the time; checked by tests/test_data.py on the corpus cache).
 CHORALE_RANGES = {"soprano": (59, 81), "alto": (53, 77), "tenor": (46, 69), "bass": (34, 64)}
 SPLIT_SEED = 20240917
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: each piece keeps its source file, so that duplicates can be told apart
+# Preferred formats when one chorale is in several files; others come after these.
+FORMAT_PREFERENCE = (".mxl", ".musicxml", ".xml", ".krn")
+FOLK_SEED = 20250309
+# Tunes drawn for the folk validation set (those with a 9/8 bar are then left out): enough for
+# figures steady to about a hundredth between seeds, few enough that a full `livegen eval` (every
+# shipped preset, 4 seeds, both sets) stays within about 15 minutes on a busy 2-core machine.
+FOLK_TUNES = 64
 
 
 @dataclass
@@ -37,6 +61,7 @@ class Piece:
     voices: np.ndarray  # [T, V] int16 tokens
     beats_per_bar: int = 4
     first_downbeat: int = 0  # step of the first downbeat; earlier steps are a pickup
+    source: str = ""  # the file it was read from (its name), where one is known
 
     @property
     def length(self) -> int:
@@ -69,17 +94,83 @@ class Dataset:
 # ---------------------------------------------------------------- the Bach chorales (music21)
 
 def chorales(cache: Path | None = None, limit: int | None = None) -> Dataset:
-    """The four-part Bach chorales of music21's corpus, split 80/10/10 by chorale."""
-    pieces = _cached_chorales(cache)
-    rng = random.Random(SPLIT_SEED)
-    order = sorted(pieces, key=lambda p: p.name)
-    rng.shuffle(order)
-    n_valid = n_test = len(order) // 10
-    test, valid, train = order[:n_test], order[n_test:n_test + n_valid], order[n_test + n_valid:]
+    """The four-part Bach chorales of music21's corpus, one file per BWV number, split 80/10/10
+    by chorale (module docstring)."""
+    pieces = {p.source: p for p in _cached_chorales(cache)}
+    test, valid, train = (
+        [pieces[f.name] for f in part] for part in split_chorale_files(list(pieces)))
     if limit is not None:
         train, valid, test = train[:limit], valid[:max(1, limit // 4)], test[:max(1, limit // 4)]
     ranges = {"human": CHORALE_RANGES["soprano"]} | {v: CHORALE_RANGES[v] for v in CHORALE_VOICES}
-    return Dataset(CHORALE_VOICES, ranges, train, valid, test, "music21 corpus: Bach chorales")
+    return Dataset(CHORALE_VOICES, ranges, train, valid, test,
+                   "music21 corpus: Bach chorales, one file per BWV number")
+
+
+def bwv_number(path: str | Path) -> str:
+    """The BWV number a chorale file holds: "bwv18.5-lz.mxl" -> "18.5", "bwv277.krn" -> "277"."""
+    return Path(path).stem.lower().removeprefix("bwv").split("-")[0]
+
+
+def _preference(path: Path) -> tuple[int, bool, str]:
+    suffix = path.suffix.lower()
+    rank = FORMAT_PREFERENCE.index(suffix) if suffix in FORMAT_PREFERENCE \
+        else len(FORMAT_PREFERENCE)
+    return rank, "-" in path.stem, path.name
+
+
+def one_per_bwv(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(kept, dropped): one file per BWV number, in the order given; the kept one is the .mxl,
+    then the one without a variant suffix ("-lz", "-a", ...), then the first by name."""
+    files = [Path(p) for p in paths]
+    best: dict[str, Path] = {}
+    for f in files:
+        number = bwv_number(f)
+        if number not in best or _preference(f) < _preference(best[number]):
+            best[number] = f
+    kept = set(best.values())
+    return [f for f in files if f in kept], [f for f in files if f not in kept]
+
+
+def split_chorale_files(paths: Sequence[str | Path], seed: int = SPLIT_SEED
+                        ) -> tuple[list[Path], list[Path], list[Path]]:
+    """(test, valid, train) of the chorale files that parse: the same seed shuffles them all by
+    name (duplicates included, as before they were removed), then the files `one_per_bwv`
+    drops are taken out and the order is cut 10% / 10% / the rest."""
+    order = _shuffled(paths, seed)
+    kept = set(one_per_bwv(order)[0])
+    return _cut([p for p in order if p in kept])
+
+
+def split_by_file(paths: Sequence[str | Path], seed: int = SPLIT_SEED
+                  ) -> tuple[list[Path], list[Path], list[Path]]:
+    """The split before duplicates were removed (a shuffle of every file, cut 10/10/80), which
+    the shipped model was trained with; for `split_changes`."""
+    return _cut(_shuffled(paths, seed))
+
+
+def _shuffled(paths: Sequence[str | Path], seed: int) -> list[Path]:
+    """The files sorted by name (a .krn before the .mxl of the same name) and shuffled."""
+    order = sorted((Path(p) for p in paths), key=lambda p: (p.stem, p.name))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def _cut(order: list[Path]) -> tuple[list[Path], list[Path], list[Path]]:
+    n_hold = len(order) // 10
+    return order[:n_hold], order[n_hold:2 * n_hold], order[2 * n_hold:]
+
+
+def split_changes(paths: Sequence[str | Path], seed: int = SPLIT_SEED
+                  ) -> list[tuple[str, str, str]]:
+    """(file, split before, split now) for every file whose split changed with `one_per_bwv`;
+    "none" where a file is no longer used."""
+    names = ("test", "valid", "train")
+    before = {p.name: n for n, part in zip(names, split_by_file(paths, seed), strict=True)
+              for p in part}
+    now = {p.name: n for n, part in zip(names, split_chorale_files(paths, seed), strict=True)
+           for p in part}
+    return [(f, before[f], now.get(f, "none")) for f in sorted(before)
+            if before[f] != now.get(f, "none")]
 
 
 def _cached_chorales(cache: Path | None) -> list[Piece]:
@@ -105,38 +196,108 @@ def _chorale_files() -> list[Path]:
 def _parse_chorale(path: Path) -> Piece | None:
     from music21 import converter
 
-    return piece_from_score(converter.parse(str(path)), path.stem)
+    piece = piece_from_score(converter.parse(str(path)), path.stem)
+    if piece is not None:
+        piece.source = path.name
+    return piece
 
 
 def piece_from_score(score, name: str) -> Piece | None:
     """A four-part music21 score (soprano, alto, tenor, bass) as a Piece; None if it has not
     exactly four parts with notes. Ties are merged; chords in a part give their top note."""
-    from music21 import meter
-
     parts = list(score.parts)
     if len(parts) != 4:
         return None
-    lines: list[list[StepNote]] = []
-    for part in parts:
-        notes = []
-        for n in part.stripTies().flatten().notes:
-            if n.duration.quarterLength <= 0:
-                continue
-            pitch = max(p.midi for p in n.pitches)
-            start = float(n.offset)
-            notes.append(Note(pitch, start, start + float(n.duration.quarterLength)))
-        lines.append(to_steps(notes))
+    lines = [_part_line(part) for part in parts]
     if not all(lines):
         return None
     length = max(n.end for line in lines for n in line)
-    signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
-    bar = signatures[0].barDuration.quarterLength if signatures else 4.0
-    measures = list(parts[0].getElementsByClass("Measure"))
-    pickup = measures and measures[0].paddingLeft > 0 and len(measures) > 1
-    first = float(measures[1].offset) if pickup else 0.0
+    bar, first = _bar_grid(score, parts[0])
     voices = np.stack([voice_tokens(line, length) for line in lines[1:]], axis=1)
     return Piece(name, skyline(lines[0]), voices, max(1, round(bar)),
                  round(first * STEPS_PER_BEAT))
+
+
+def melody_from_score(score, name: str) -> Piece | None:
+    """The top line of a score's first part as a Piece with no voices; None when it has no
+    notes or its bar is not a whole number of quarter notes."""
+    parts = list(score.parts)
+    if not parts:
+        return None
+    line = skyline(_part_line(parts[0]))
+    bar, first = _bar_grid(score, parts[0])
+    if not line or bar != round(bar) or bar < 1:
+        return None
+    length = max(n.end for n in line)
+    return Piece(name, line, np.zeros((length, 0), dtype=np.int16), round(bar),
+                 round(first * STEPS_PER_BEAT))
+
+
+def _part_line(part) -> list[StepNote]:
+    """A part's notes on the grid: ties merged, a chord's top note, chord symbols and grace
+    notes (no duration) left out."""
+    from music21 import harmony
+
+    notes = []
+    for n in part.stripTies().flatten().notes:
+        if n.duration.quarterLength <= 0 or isinstance(n, harmony.Harmony):
+            continue
+        pitch = max(p.midi for p in n.pitches)
+        start = float(n.offset)
+        notes.append(Note(pitch, start, start + float(n.duration.quarterLength)))
+    return to_steps(notes)
+
+
+def _bar_grid(score, part) -> tuple[float, float]:
+    """(bar length, offset of the first downbeat) in quarter notes: from the first time
+    signature, and the second measure's offset when the first is a pickup."""
+    from music21 import meter
+
+    signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
+    bar = float(signatures[0].barDuration.quarterLength) if signatures else 4.0
+    measures = list(part.getElementsByClass("Measure"))
+    pickup = measures and measures[0].paddingLeft > 0 and len(measures) > 1
+    return bar, float(measures[1].offset) if pickup else 0.0
+
+
+# ---------------------------------------------------------------- folk melodies (music21)
+
+def folk_tunes(cache: Path | None = None, limit: int | None = None) -> list[Piece]:
+    """The folk validation set: `FOLK_TUNES` tunes of Ryan's Mammoth Collection drawn once with
+    `FOLK_SEED` (`folk_validation_files`), melodies only, those that fit the grid (module
+    docstring); parsed once and cached as .npz. With `limit`, the first `limit` of them (parsed
+    alone, without writing the cache, when there is none yet)."""
+    import music21
+
+    from livegen.paths import cache_dir
+    folder = cache or cache_dir()
+    key = f"{music21.__version__}-{CACHE_VERSION}-{FOLK_SEED}-{FOLK_TUNES}"
+    path = folder / f"folk-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
+    if path.is_file():
+        return _load_pieces(path)[:limit]
+    from music21 import converter, corpus
+
+    files = folk_validation_files(Path(p) for p in corpus.getComposer("ryansMammoth"))
+    pieces: list[Piece] = []
+    for f in files:
+        if limit is not None and len(pieces) >= limit:
+            return pieces
+        piece = melody_from_score(converter.parse(str(f)), f.stem)
+        if piece is not None:
+            piece.source = f.name
+            pieces.append(piece)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_pieces(path, pieces)
+    return pieces[:limit]
+
+
+def folk_validation_files(paths: Iterable[str | Path], seed: int = FOLK_SEED,
+                          count: int = FOLK_TUNES) -> list[Path]:
+    """The tunes of the folk validation set: the files sorted by name, shuffled with `seed`,
+    the first `count`; the rest are never drawn, so the set does not change."""
+    order = sorted((Path(p) for p in paths), key=lambda p: p.name)
+    random.Random(seed).shuffle(order)
+    return order[:count]
 
 
 def _save_pieces(path: Path, pieces: Sequence[Piece]) -> None:
@@ -145,6 +306,7 @@ def _save_pieces(path: Path, pieces: Sequence[Piece]) -> None:
     np.savez_compressed(
         path,
         names=np.array([p.name for p in pieces]),
+        sources=np.array([p.source for p in pieces]),
         meta=np.array([(p.beats_per_bar, p.first_downbeat, p.length, len(h))
                        for p, h in zip(pieces, human, strict=True)], dtype=np.int32),
         human=np.concatenate(human),
@@ -155,10 +317,12 @@ def _save_pieces(path: Path, pieces: Sequence[Piece]) -> None:
 def _load_pieces(path: Path) -> list[Piece]:
     with np.load(path, allow_pickle=False) as z:
         names, meta, human, voices = z["names"], z["meta"], z["human"], z["voices"]
+        sources = z["sources"] if "sources" in z else np.array([""] * len(names))
     pieces, h0, v0 = [], 0, 0
-    for name, (bpb, first, length, n_human) in zip(names, meta, strict=True):
+    for name, source, (bpb, first, length, n_human) in zip(names, sources, meta, strict=True):
         notes = [StepNote(int(p), int(s), int(e)) for p, s, e in human[h0:h0 + n_human]]
-        pieces.append(Piece(str(name), notes, voices[v0:v0 + length], int(bpb), int(first)))
+        pieces.append(Piece(str(name), notes, voices[v0:v0 + length], int(bpb), int(first),
+                            str(source)))
         h0, v0 = h0 + n_human, v0 + length
     return pieces
 
@@ -324,5 +488,6 @@ def describe(ds: Dataset, out=sys.stdout) -> None:
           f" pieces, {steps} training steps; voices {', '.join(ds.voices)}", file=out)
 
 
-__all__ = ["HOLD", "Piece", "Dataset", "Role", "chorales", "midi_folder", "arrays", "batches",
-           "sequential", "machine_input", "describe"]
+__all__ = ["HOLD", "Piece", "Dataset", "Role", "chorales", "one_per_bwv", "split_chorale_files",
+           "folk_tunes", "midi_folder", "arrays", "batches", "sequential", "machine_input",
+           "describe"]

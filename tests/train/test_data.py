@@ -81,3 +81,100 @@ def test_padding_is_ignored_and_fed_back_as_rest():
     assert (w["voices"][20:] == -100).all()
     import torch
     assert (D.machine_input(torch.from_numpy(w["voices"]))[20:] == REST).all()
+
+
+# ---------------------------------------------------------------- one file per chorale
+
+
+def test_bwv_number_ignores_format_and_variant():
+    assert D.bwv_number("corpus/bach/bwv277.krn") == "277"
+    assert D.bwv_number("bwv18.5-lz.mxl") == D.bwv_number("bwv18.5-w.mxl") == "18.5"
+    assert D.bwv_number("bwv1.6.mxl") != D.bwv_number("bwv16.mxl")
+
+
+def test_one_per_bwv_prefers_mxl_then_no_variant_then_the_first_name():
+    files = ["bwv277.krn", "bwv277.mxl", "bwv18.5-w.mxl", "bwv18.5-lz.mxl", "bwv69.6.xml",
+             "bwv69.6-a.mxl", "bwv190.7-inst.mxl", "bwv190.7.mxl", "bwv1.6.mxl"]
+    kept, dropped = D.one_per_bwv(files)
+    assert [f.name for f in kept] == ["bwv277.mxl", "bwv18.5-lz.mxl", "bwv69.6-a.mxl",
+                                      "bwv190.7.mxl", "bwv1.6.mxl"]  # in the order given
+    assert sorted(f.name for f in dropped) == ["bwv18.5-w.mxl", "bwv190.7-inst.mxl",
+                                              "bwv277.krn", "bwv69.6.xml"]
+
+
+def corpus_like(n: int = 60) -> list[str]:
+    """n chorale file names, three of them also as .krn (as in music21's corpus)."""
+    names = [f"bwv{200 + i}.mxl" for i in range(n)]
+    return names + ["bwv203.krn", "bwv217.krn", "bwv241.krn"]
+
+
+def test_the_split_counts_each_chorale_once_and_keeps_the_shuffled_order():
+    files = corpus_like()
+    test, valid, train = D.split_chorale_files(files)
+    chosen = test + valid + train
+    assert len(chosen) == 60 and len({D.bwv_number(f) for f in chosen}) == 60
+    assert not any(f.suffix == ".krn" for f in chosen)
+    assert len(test) == len(valid) == 6
+    # the same seed shuffles the same list as before: the order is the old one less the .krn
+    before = [f for part in D.split_by_file(files) for f in part]
+    assert chosen == [f for f in before if f.suffix != ".krn"]
+    assert D.split_chorale_files(list(reversed(files))) == (test, valid, train)
+
+
+def test_split_changes_name_the_dropped_files_and_the_pieces_that_moved():
+    files = corpus_like()
+    changes = D.split_changes(files)
+    assert {f for f, _, now in changes if now == "none"} == {"bwv203.krn", "bwv217.krn",
+                                                             "bwv241.krn"}
+    before = {p.name: k for k, part in enumerate(D.split_by_file(files)) for p in part}
+    now = {p.name: k for k, part in enumerate(D.split_chorale_files(files)) for p in part}
+    moved = {f for f in now if now[f] != before[f]}
+    assert moved == {f for f, _, split in changes if split != "none"}
+
+
+def test_the_cache_keeps_each_pieces_source_and_melody_only_pieces(tmp_path):
+    piece = D.piece_from_score(small_chorale(), "tiny")
+    piece.source = "tiny.mxl"
+    tune = D.Piece("tune", piece.human, np.zeros((20, 0), dtype=np.int16), 3, 2, "tune.abc")
+    D._save_pieces(tmp_path / "chorales.npz", [piece, piece])
+    D._save_pieces(tmp_path / "tunes.npz", [tune])
+    back = D._load_pieces(tmp_path / "chorales.npz") + D._load_pieces(tmp_path / "tunes.npz")
+    assert [(p.name, p.source, p.voices.shape) for p in back] == [
+        ("tiny", "tiny.mxl", (20, 3)), ("tiny", "tiny.mxl", (20, 3)), ("tune", "tune.abc", (20, 0))]
+    assert (back[1].voices == piece.voices).all() and back[2].first_downbeat == 2
+
+
+# ---------------------------------------------------------------- folk tunes
+
+TUNE = """X:1
+T:Test Reel
+M:2/4
+L:1/8
+K:G
+"G"D|G>A {c}Bd|[GB]2 g2|]
+"""
+
+
+def test_a_folk_tune_becomes_a_melody_on_its_own_bar_grid():
+    from music21 import converter
+    piece = D.melody_from_score(converter.parse(TUNE, format="abc"), "reel")
+    # an eighth-note pickup (2 steps); 2/4 bars; the grace note and chord symbol are left out;
+    # the chord [GB] gives its top note
+    assert (piece.beats_per_bar, piece.first_downbeat, piece.length) == (2, 2, 18)
+    assert [(n.pitch, n.start, n.end) for n in piece.human] == [
+        (62, 0, 2), (67, 2, 5), (69, 5, 6), (71, 6, 8), (74, 8, 10), (71, 10, 14), (79, 14, 18)]
+    assert piece.voices.shape == (18, 0)
+
+
+def test_a_tune_whose_bar_is_not_whole_quarters_is_left_out():
+    from music21 import converter
+    assert D.melody_from_score(converter.parse(TUNE.replace("M:2/4", "M:9/8"), format="abc"),
+                               "slip jig") is None
+
+
+def test_the_folk_validation_set_is_one_fixed_draw():
+    files = [f"tune{i:03}.abc" for i in range(500)]
+    chosen = D.folk_validation_files(files)
+    assert len(chosen) == D.FOLK_TUNES and len(set(chosen)) == D.FOLK_TUNES
+    assert D.folk_validation_files(reversed(files)) == chosen  # does not depend on the order
+    assert D.folk_validation_files(files, seed=1) != chosen
