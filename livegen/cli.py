@@ -42,6 +42,7 @@ _USER_ERRORS = (
     ("livegen.presets", "PresetError"),
     ("livegen.midi.ports", "PortError"),
     ("livegen.synth", "SynthError"),
+    ("livegen.train.trainer", "TrainError"),
 )
 
 

@@ -37,8 +37,21 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("livegen"))
 
 
+def user_models() -> Path:
+    """Where `livegen train` puts models by default, and where a bare model name is looked
+    up first."""
+    return user_data() / "models"
+
+
 def model_path(model: str) -> Path:
-    """A preset's `model`: a shipped model's name (letters, digits, - and _) or a file path."""
+    """A preset's `model`: a model's name (letters, digits, - and _), found in the user models
+    folder first and then among the shipped models (like presets: yours shadow a shipped one of
+    the same name), or a file path."""
     if model.replace("-", "").replace("_", "").isalnum():
-        return shipped("models") / f"{model}.pt"
+        mine = user_models() / f"{model}.pt"
+        try:
+            found = mine.is_file()
+        except OSError:  # a name too long for the file system: not one of yours
+            found = False
+        return mine if found else shipped("models") / f"{model}.pt"
     return Path(model)

@@ -627,7 +627,8 @@ def _model(doc: _Doc, value: Any) -> str | None:
         hint = f" (did you mean {_show(close[0])}?)" if close else ""
         doc.report(
             ("model",),
-            f"model = {_show(model)} is not a shipped model{hint}; use "
+            f"model = {_show(model)} is neither a shipped model nor one of yours in "
+            f"{paths.user_models()}{hint}; use "
             f"{' or '.join(map(_show, names)) or 'a shipped model name'}, or the path of a "
             "model file, relative to the preset's folder.",
         )

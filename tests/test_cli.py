@@ -168,7 +168,29 @@ def test_train_help_shows_every_default(capsys):
     assert len(blocks) == len(options) >= 20
     for block in blocks:
         assert "default" in block, block
-    assert "models/chorale.pt" in text and ".md" in text
+    assert "mine.pt in your models folder" in text and ".md" in text
+
+
+def test_train_never_overwrites_a_shipped_model_by_accident(tmp_path):
+    from livegen.paths import shipped
+    from livegen.train.config import TrainConfig
+    from livegen.train.trainer import TrainError, out_path
+
+    with pytest.raises(TrainError, match="shipped with livegen.*--replace-shipped"):
+        out_path(TrainConfig(out=str(shipped("models") / "chorale.pt")))
+    assert out_path(TrainConfig(out=str(shipped("models") / "chorale.pt"),
+                                replace_shipped=True)).name == "chorale.pt"
+    assert out_path(TrainConfig()).name == "mine.pt"
+    assert out_path(TrainConfig(out=str(tmp_path / "x.pt"))) == tmp_path / "x.pt"
+
+
+def test_a_bare_model_name_finds_your_models_first(tmp_path, monkeypatch):
+    from livegen import paths
+
+    monkeypatch.setattr(paths, "user_models", lambda: tmp_path)
+    assert paths.model_path("chorale") == paths.shipped("models") / "chorale.pt"
+    (tmp_path / "chorale.pt").write_bytes(b"x")
+    assert paths.model_path("chorale") == tmp_path / "chorale.pt"
 
 
 def test_a_missing_preset_is_one_line(capsys, tmp_path):

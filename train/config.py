@@ -10,7 +10,8 @@ from pathlib import Path
 
 @dataclass
 class TrainConfig:
-    out: str = "models/chorale.pt"
+    out: str | None = None  # None: mine.pt in the user models folder (livegen.paths.user_models)
+    replace_shipped: bool = False  # allow --out to overwrite a shipped model file
     run_dir: str = "runs/chorale"
     data: str | None = None  # a folder of MIDI files; None = the Bach chorales
     human: str = "track:0"
@@ -46,8 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=d.out, metavar="FILE",
                    help="where the model goes: the model file to write, with its card beside "
                    "it (same name, .md); a relative path is taken from the current folder, and "
-                   "missing folders are created (default %(default)s, which, run from the top "
-                   "of a checkout, replaces the shipped model)")
+                   "missing folders are created (default: mine.pt in your models folder, "
+                   "where a preset's `model = \"mine\"` finds it; see `livegen presets`)")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="let --out overwrite a model shipped with livegen (default: refused)")
     p.add_argument("--run-dir", default=d.run_dir, metavar="FOLDER",
                    help="checkpoints (last.pt, best.pt) and logs (default %(default)s)")
     p.add_argument("--cell", choices=["gru", "lstm"], default=d.cell,

@@ -182,10 +182,24 @@ def _cached_chorales(cache: Path | None) -> list[Piece]:
     path = folder / f"chorales-{stamp}.npz"
     if path.is_file():
         return _load_pieces(path)
-    pieces = [p for p in (_parse_chorale(f) for f in _chorale_files()) if p is not None]
+    files = _chorale_files()
+    pieces = [p for p in (_parse_chorale(f) for f in _parsing(files, "Bach chorales", path))
+              if p is not None]
     folder.mkdir(parents=True, exist_ok=True)
     _save_pieces(path, pieces)
     return pieces
+
+
+def _parsing(files: list[Path], what: str, cache: Path):
+    """The files, with a progress bar on stderr: a cold first parse takes minutes, and a
+    user should see what happens and that it happens once."""
+    import sys
+
+    from tqdm import tqdm
+
+    print(f"parsing the {what} from music21's corpus (once; cached in {cache})",
+          file=sys.stderr, flush=True)
+    return tqdm(files, desc=what, unit="file", file=sys.stderr, mininterval=1.0)
 
 
 def _chorale_files() -> list[Path]:
@@ -279,7 +293,7 @@ def folk_tunes(cache: Path | None = None, limit: int | None = None) -> list[Piec
 
     files = folk_validation_files(Path(p) for p in corpus.getComposer("ryansMammoth"))
     pieces: list[Piece] = []
-    for f in files:
+    for f in _parsing(list(files), "folk tunes", path):
         if limit is not None and len(pieces) >= limit:
             return pieces
         piece = melody_from_score(converter.parse(str(f)), f.stem)

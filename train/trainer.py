@@ -43,10 +43,31 @@ def load_dataset(cfg: TrainConfig, log=print) -> data_mod.Dataset:
     return ds
 
 
+class TrainError(Exception):
+    """Something the user can fix before training; one sentence."""
+
+
+def out_path(cfg: TrainConfig) -> Path:
+    """Where the model goes: --out, or mine.pt in the user models folder (where a preset's
+    bare `model = "mine"` finds it). A shipped model is never overwritten by accident."""
+    from livegen.paths import shipped, user_models
+
+    target = Path(cfg.out) if cfg.out else user_models() / "mine.pt"
+    shipped_models = shipped("models").resolve()
+    if (target.resolve().parent == shipped_models and target.exists()
+            and not cfg.replace_shipped):
+        raise TrainError(f"{target} is a model shipped with livegen; give another --out (your "
+                         f"models go in {user_models()}), or add --replace-shipped to "
+                         "replace it on purpose")
+    return target
+
+
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
+    target = out_path(cfg)
     if cfg.export_only:  # the model as trained: its sizes and data come from the checkpoint
         saved = torch.load(Path(cfg.run_dir) / "last.pt", map_location="cpu", weights_only=True)
-        keep = {"out": cfg.out, "run_dir": cfg.run_dir, "evaluate": cfg.evaluate,
+        keep = {"out": cfg.out, "replace_shipped": cfg.replace_shipped, "run_dir": cfg.run_dir,
+                "evaluate": cfg.evaluate,
                 "export_only": True, "device": cfg.device}
         cfg = TrainConfig(**(saved["config"] | keep))
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -148,7 +169,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     if not main:
-        return Path(cfg.out)
+        return target
     best_state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
     model = DuetModel(mcfg)
     model.load_state_dict(best_state["model"])
@@ -166,12 +187,12 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
     info = modelfile.ModelInfo(
         voices=[modelfile.VoiceInfo(v, *ds.ranges[v]) for v in ds.voices], order=mcfg.order,
         human_range=ds.ranges["human"], extra=extra)
-    out = modelfile.export(model, info, cfg.out)
+    out = modelfile.export(model, info, target)
     if cfg.evaluate:
         from livegen.train.evaluate import evaluate
         table = evaluate(out, ds, _eval_settings(cfg))
         info.extra["eval"] = table
-        out = modelfile.export(model, info, cfg.out)
+        out = modelfile.export(model, info, target)
     write_card(out, info)
     log(f"exported {out} and {card_path(out)}")
     return out
