@@ -17,9 +17,6 @@ reached; the banner says what was resolved and where, or that nothing could be s
 synth's own panic is needed. (A TUI-side standby port was not chosen: listeners connect to
 "livegen out", not to a port of the TUI, and reopening a virtual "livegen out" reaches nobody
 once the connections are gone.)
-
-The poller goes on reading snapshots while the engine stops: a child whose snapshot pipe is
-full cannot exit (its queue's feeder thread waits for a reader).
 """
 
 from __future__ import annotations

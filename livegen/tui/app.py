@@ -17,23 +17,10 @@ bad file shows its one-sentence error here and the engine never sees it: the run
 stays active. Quitting (q, Ctrl-C, SIGTERM or SIGHUP with `run_tui`) sends `quit`; the engine
 resolves its notes itself (note-offs, CC64=0, CC123, CC120) and ends.
 
-When the engine process dies (it exits, is killed, or reports an error), the TUI says so in a red
-banner and resolves the notes the engine left sounding, because a killed process cannot: its
-MIDI client vanishes with it and so do its connections. Decision: the TUI sends the resolution
-itself, from a MIDI client of its own ("livegen-rescue"), straight to where the engine's output
-went. It knows the notes from the last snapshot (`Status.sounding`, (channel, pitch) pairs)
-and the channels from the voices and the takeover channel; it sends a note-off for each note,
-then CC64=0, CC123 and CC120 on every one of those channels, which also covers a note started
-after the last snapshot. It knows where to send them because it keeps watching, every 1.5 s
-while the engine runs, which ports each "livegen out" port feeds (JACK: one idle client of its
-own, `JackGraph`, reads the graph; ALSA: /proc/asound/seq/clients): when the engine dies, the
-"livegen out" port that vanished is the engine's, and its destinations are reached again by
-name. With `--output NAME` the port the engine connected to is reached by that name too. Where
-no connection can be read (CoreMIDI, Windows, or no libjack), only a named output can be
-reached; the banner says what was resolved and where, or that nothing could be sent and the
-synth's own panic is needed. (A TUI-side standby port was not chosen: listeners connect to
-"livegen out", not to a port of the TUI, and reopening a virtual "livegen out" reaches nobody
-once the connections are gone.)
+When the engine process dies (it exits, is killed, or reports an error), the panel says why in
+a red banner (with the last line of the engine's log) and resolves the notes the engine left
+sounding from a MIDI client of its own: `livegen.midi.rescue` says how and why. Quitting never
+waits more than about a second: a hung engine is killed and its notes resolved the same way.
 
 The poller goes on reading snapshots while the engine stops: a child whose snapshot pipe is
 full cannot exit (its queue's feeder thread waits for a reader).
