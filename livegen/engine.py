@@ -36,13 +36,13 @@ from livegen.accompanist import Accompanist
 from livegen.collector import QuietCollector
 from livegen.controls import ControlMessage, apply_control, from_cc
 from livegen.follow import PlayerRhythm
-from livegen.frames import HUMAN, LEAD, Frame, NoteChange
+from livegen.frames import HUMAN, LEAD, Frame, NoteChange, Proposal
 from livegen.midi.clock import TICK, ClockEvent, Step
 from livegen.midi.inputfilter import InputFilter, Onset
 from livegen.midi.ledger import NoteLedger, note_off_message
 from livegen.midi.recorder import Recorder, RecorderError, new_recording_path
 from livegen.model.runtime import Runtime
-from livegen.model.tokens import STEPS_PER_BEAT
+from livegen.model.tokens import HOLD, PITCH0, STEPS_PER_BEAT
 from livegen.paths import user_data
 from livegen.settings import Settings
 from livegen.status import ROLL_KEPT, Drops, RollEvent, Status, VoiceState
@@ -123,6 +123,7 @@ class Engine:
         # frames the boundary may bring, still to be proposed ahead (None: not planned yet)
         self.plan: list[Frame] | None = None
         self.plan_ahead = True  # False: propose ahead only the frame as it stands
+        self.preview: tuple[int, Proposal] | None = None  # (step, the frame as it stands)
         self.last_human = -1  # the latest human onset's pitch, around which the plan looks
         self.scheduled: list[tuple[float, float, list[NoteChange]]] = []  # (at, ideal, changes)
         self.clicks: list[tuple[float, bool]] = []  # count-in clicks due: (at, downbeat)
@@ -149,6 +150,7 @@ class Engine:
                     self.tick()
             finally:
                 self.shutdown()
+                self.transport.close()
                 self.collector = None
 
     def tick(self) -> None:
@@ -159,6 +161,12 @@ class Engine:
         ccs = self.filter.drain_cc()
         if ccs:
             self._knobs(ccs)
+        if self.transport.link is not None:  # the Link session's tempo, phase, start and stop
+            change = self.transport.follow_link(now)
+            if change == "stop":
+                self._transport_stop()
+            elif change == "start":
+                self.acc.runtime.reset()
         if self.transport.running:
             self._step_machine(now)
         self._send_due(now)
@@ -264,7 +272,7 @@ class Engine:
         return got
 
     def _clock_event(self, event: ClockEvent) -> None:
-        if event.kind == TICK and not self.transport.internal:
+        if event.kind == TICK and self.transport.midi:
             self.stats.ticks += 1
         result = self.transport.on_clock(event)
         if result == "stop":
@@ -296,7 +304,7 @@ class Engine:
         in first when the preset asks for it, else waits for the player's first note or starts
         at once, as the preset's `start` says; starting while it waits starts at once."""
         tr = self.transport
-        if not tr.internal:
+        if tr.midi:
             self.note("the MIDI clock's Start and Stop drive the transport")
             return
         playing = tr.running or bool(self.clicks)
@@ -333,7 +341,7 @@ class Engine:
 
     def _step_machine(self, now: float) -> None:
         tr = self.transport
-        if not tr.internal:
+        if tr.midi:
             if tr.silent(now):  # the clock went silent: stopped
                 self._transport_stop()
                 return
@@ -372,7 +380,7 @@ class Engine:
         pos = self.transport.pos(self.transport.step)
         frame = self._frame_now()
         if not self.acc.known(frame, pos):
-            self.acc.propose(frame, pos)
+            self.preview = (self.transport.step, self.acc.propose(frame, pos))
             return
         if boundary - now < PROPOSE_S:
             return
@@ -746,11 +754,29 @@ class Engine:
                      sensing=c.sensing, echo=c.echo, skipped_steps=self.stats.skipped_steps,
                      missed_ticks=getattr(self.transport.follower, "missed_ticks", 0))
 
+    def _coming(self) -> tuple[list[tuple[int, int]], int | None]:
+        """The voices proposed for the step about to be played, and the melody note the model
+        expects there, for the panel's plan lane."""
+        tr = self.transport
+        plan: list[tuple[int, int]] = []
+        if self.preview is not None and self.preview[0] == tr.step and not tr.emitted:
+            for k, token in enumerate(self.preview[1].tokens):
+                if token >= PITCH0:
+                    plan.append((k, token - PITCH0))
+                elif token == HOLD and self.acc.sounding[k] >= 0:
+                    plan.append((k, self.acc.sounding[k]))
+        expected = None
+        if tr.running and self.acc.onset_probability >= 0.5:
+            likely = self.acc.likely_onsets(self.last_human)
+            expected = likely[0] if likely else None
+        return plan, expected
+
     def status(self, now: float | None = None) -> Status:
         """A snapshot of everything a UI shows; changes nothing."""
         now = self.now() if now is None else now
         tr = self.transport
         bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
+        plan, expected = self._coming()
         return Status(
             time=now, preset=self.settings.name, running=tr.running,
             armed=tr.armed or bool(self.clicks),
@@ -762,4 +788,5 @@ class Engine:
             messages=list(self.messages), recent=list(self.roll),
             voices=[VoiceState(v.name, v.enabled, v.channel) for v in self.acc.voices],
             recording=str(self.recorder.path) if self.recorder else None,
-            learning=self.learning, learn=dict(self.settings.learn))
+            learning=self.learning, learn=dict(self.settings.learn), plan=plan,
+            expected=expected)

@@ -80,3 +80,7 @@ class Status:
     recording: str | None = None
     learning: str | None = None
     learn: dict[int, str] = field(default_factory=dict)
+    # what is coming: the voices proposed for the next step, (voice, pitch), and the melody
+    # note the model expects the player to start there (None: it expects no new note)
+    plan: list[tuple[int, int]] = field(default_factory=list)
+    expected: int | None = None

@@ -72,9 +72,13 @@ class StatusLines(Static):
         self.update(t)
 
 
+PLAN_LANE = 2  # columns right of the play head: a rule, then the next step's plan
+
+
 class PianoRoll(Widget):
     """The last steps, newest on the right: the human part (●), the takeover lead (◆) and each
-    voice (its initial, then ─ while held), in their colours."""
+    voice (its initial, then ─ while held), in their colours; then, dimmed beyond a rule, the
+    plan for the next step: the voices proposed and the melody note the model expects (○)."""
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -84,6 +88,7 @@ class PianoRoll(Widget):
         self.glyphs: dict[int, tuple[str, str]] = {HUMAN: ("●", "bold white"),
                                                    LEAD: ("◆", "bold magenta")}
         self.names: dict[int, str] = {HUMAN: "you", LEAD: "lead"}
+        self.coming: dict[int, int] = {}  # the plan lane: pitch -> part, for the next step
 
     def set_voices(self, names: list[str]) -> None:
         used: set[str] = {"●", "◆"}
@@ -124,6 +129,9 @@ class PianoRoll(Widget):
             part = parts.get(channel)
             if part is not None:
                 self._put(self.step, int(pitch), part, False)
+        self.coming = {pitch: voice for voice, pitch in status.plan}
+        if status.expected is not None:
+            self.coming[status.expected] = HUMAN
         for old in [s for s in self.cells if s < self.step - 400]:
             del self.cells[old]
         self.refresh()
@@ -131,9 +139,10 @@ class PianoRoll(Widget):
     def render(self) -> Text:
         width, height = self.size.width, self.size.height
         label_w = 4
-        cols = max(1, width - label_w)
+        cols = max(1, width - label_w - PLAN_LANE)
         first = self.step - cols + 1
         pitches = [p for s in range(first, self.step + 1) for p in self.cells.get(s, {})]
+        pitches += list(self.coming)
         lo, hi = (min(pitches) - 1, max(pitches) + 1) if pitches else (55, 79)
         rows = max(1, height)
         span = hi - lo + 1
@@ -165,9 +174,25 @@ class PianoRoll(Widget):
                     out.append("·", style="dim")
                 else:
                     out.append(" ")
+            self._plan_cell(out, band_lo, band_hi)
             if r < rows - 1:
                 out.append("\n")
         return out
+
+
+    def _plan_cell(self, out: Text, band_lo: int, band_hi: int) -> None:
+        """The plan lane, right of the play head: what the voices will play at the next step
+        and the note the model expects from the player (○), dimmed."""
+        part = min((self.coming[p] for p in range(band_lo, band_hi + 1) if p in self.coming),
+                   key=self._rank, default=None)
+        out.append("│", style="dim")
+        if part is None:
+            out.append(" ")
+        elif part == HUMAN:
+            out.append("○", style="dim bold white")
+        else:
+            glyph, style = self.glyphs.get(part, ("?", "white"))
+            out.append(glyph, style=f"dim {style}")
 
 
 class ControlPanel(Widget):
