@@ -10,16 +10,14 @@ quitting never waits more than about a second.
 Every way the panel can go ends the engine's notes: SIGTERM, SIGHUP (a closed terminal or ssh
 session) and SIGINT-free quitting all set the engine's stop flag, so its loop ends with
 note-offs, CC64=0, CC123 and CC120; the death of the panel's process (SIGKILL included) is
-noticed by a watcher thread within `PARENT_CHECK_S` and does the same, and on Linux the kernel
-also sends SIGTERM to the child (PR_SET_PDEATHSIG). The child's stderr goes to a log file
-(`log_path`, in the user data folder) so that "ended with status 1" can say why.
+noticed by a watcher thread within `PARENT_CHECK_S` (through the parent's sentinel, which the
+kernel closes when the parent's process ends) and does the same. The child's stderr goes to a
+log file (`log_path`, in the user data folder) so that "ended with status 1" can say why.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import faulthandler
 import multiprocessing as mp
 import os
@@ -64,11 +62,31 @@ class EngineProcess:
     def start(self, timeout: float = 60.0) -> dict:
         """Start the child and wait until its engine runs; raises EngineError with the reason."""
         self.proc.start()
-        try:
-            kind, payload = self.events.get(timeout=timeout)
-        except queue.Empty:
-            self.stop()
-            raise EngineError(f"the engine did not start within {timeout:.0f} s") from None
+        # This process never writes snapshots: closing its copy of the queue's write end means
+        # a child that dies mid-write leaves the reader an end of file, not a read that waits
+        # forever for the rest of the message.
+        self.events._writer.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                kind, payload = self.events.get(timeout=0.2)
+                break
+            except queue.Empty:
+                if not self.proc.is_alive():
+                    self.proc.join(1.0)
+                    tail = self.log_tail()
+                    raise EngineError(f"the engine process ended with status "
+                                      f"{self.proc.exitcode} while starting"
+                                      + (f"; its log {self.log_path} ends: {tail}" if tail
+                                         else "")) from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EngineError(f"the engine did not start within {timeout:.0f} s"
+                                      ) from None
+            except (EOFError, OSError):
+                self.proc.join(1.0)
+                raise EngineError(f"the engine process ended with status {self.proc.exitcode} "
+                                  "while starting") from None
         if kind == "error":
             self.proc.join(timeout=5)
             raise EngineError(payload)
@@ -83,7 +101,7 @@ class EngineProcess:
         while True:
             try:
                 kind, payload = self.events.get_nowait()
-            except (queue.Empty, OSError, ValueError):
+            except (queue.Empty, EOFError, OSError, ValueError):  # EOF: the child is gone
                 return self.last
             if kind == "status":
                 self.last = pickle.loads(payload)
@@ -161,13 +179,9 @@ def _log_to(path: Path) -> None:
 
 
 def _die_with_parent(stop: threading.Event) -> None:
-    """End the engine (with its notes) when the panel's process is gone, however it went."""
-    if sys.platform.startswith("linux"):
-        try:  # the kernel sends SIGTERM when the parent dies
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+    """End the engine (with its notes) when the panel's process is gone, however it went.
+    (Linux's PR_SET_PDEATHSIG is not used: it fires when the *thread* that started the child
+    ends, and the panel starts the engine from a short-lived thread.)"""
     parent = mp.parent_process()
 
     def watch() -> None:

@@ -11,9 +11,11 @@ Usage in a test file:
 `jack_server` (session scope) starts `jackd --no-realtime -n lgtest-<pid>-<hex> -d dummy`,
 sets JACK_DEFAULT_SERVER, JACK_NO_START_SERVER=1 and LIVEGEN_CLIENT_NAME=livegen-<pid> (so
 livegen's JACK clients do not collide with another run's; livegen.midi.ports explains why) in
-os.environ for the whole session, yields the server name and stops the server by its PID at the
-end. Test clients are named NAME-<pid> for the same reason (`client.name` has the full name).
-A missing jackd fails the tests that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
+os.environ for the whole session (a MonkeyPatch context, which restores them), yields the server
+name and stops the server by its PID at the end. Test clients are named NAME-<pid> for the same
+reason (`client.name` has the full name). Every test that uses the server carries the `jack`
+marker, so `pytest -m "not jack"` runs the rest without JACK. A missing jackd fails the tests
+that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ import pytest
 import rtmidi
 from jackserver import NO_JACK_ENV, JackServer, JackServerError, jackd_path
 
-_JACK_ENV = ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "LIVEGEN_CLIENT_NAME")
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the JACK server is in the `jack` layer (`-m "not jack"` leaves them
+    out), whether or not its file says so."""
+    for item in items:
+        if "jack_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.jack)
 
 
 class JackTestClient:
@@ -157,19 +165,15 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.start()
     except JackServerError as exc:
         pytest.fail(f"could not start a JACK dummy server: {exc}")
-    saved = {key: os.environ.get(key) for key in _JACK_ENV}
-    os.environ["JACK_DEFAULT_SERVER"] = server.name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    # jackd2 client names must be unique across servers while clients open (see livegen.midi.ports)
-    os.environ["LIVEGEN_CLIENT_NAME"] = f"livegen-{os.getpid()}"
     try:
-        yield server.name
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("JACK_DEFAULT_SERVER", server.name)
+            mp.setenv("JACK_NO_START_SERVER", "1")
+            # jackd2 client names must be unique across servers while clients open (see
+            # livegen.midi.ports)
+            mp.setenv("LIVEGEN_CLIENT_NAME", f"livegen-{os.getpid()}")
+            yield server.name
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
 
 

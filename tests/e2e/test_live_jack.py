@@ -1,7 +1,10 @@
 """The live engine over a real JACK dummy server: ports, clock, follow window, takeover,
 floods, hygiene, port loss and signals. Timings are taken in process (the engine's own
 timestamps of arrivals and sends), as the benchmark does; the test client checks what a
-listening synth or DAW would receive."""
+listening synth or DAW would receive: the tests wait, with deadlines, until it has received
+everything the engine sent (`heard_everything`) before they check that nothing is left hanging.
+
+Every test here is in the `jack` layer (`pytest -m "not jack"` leaves them out)."""
 
 from __future__ import annotations
 
@@ -12,18 +15,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import JackTestClient
 
 from livegen.engine import Engine
 from livegen.frames import Frame
 from livegen.midi import ports
 from livegen.model.runtime import Runtime
 from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
+from tests.helpers import channels_with_cc, left_sounding, wait_for
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "chorale.pt"
+
+pytestmark = pytest.mark.jack
 
 
 class Logged:
@@ -87,6 +95,44 @@ class LiveRig:
         return [(t, m) for t, m in self.out.log
                 if m[0] & 0xF0 == 0x90 and m[2] > 0 and m[0] & 15 in channels]
 
+    def sent(self) -> list[bytes]:
+        """Every message the engine has sent so far."""
+        return [bytes(m) for _, m in list(self.out.log)]
+
+
+def heard_everything(rig: LiveRig, listener: JackTestClient, got: list[bytes] | None = None,
+                     timeout: float = 10.0) -> list[bytes]:
+    """Receive (into `got`) until the listener has received everything the engine has sent so
+    far: what it received since it connected is then the tail of what was sent (JACK keeps the
+    order). The positive marker a check that nothing is left hanging waits for."""
+    got = [] if got is None else got
+
+    def caught_up() -> bool:
+        got.extend(m for m, _ in listener.receive(100_000, timeout=0.01))
+        sent = rig.sent()
+        return bool(got) and got == sent[-len(got):]
+
+    try:
+        wait_for(caught_up, timeout, "the listener to receive everything the engine sent",
+                 interval=0)
+    except AssertionError as exc:
+        sent = rig.sent()
+        raise AssertionError(
+            f"{exc}: it received {len(got)} of the {len(sent)} messages sent; the last received "
+            f"{got[-3:]}, the last sent {sent[-3:]}; the output port dropped "
+            f"{rig.raw_out.dropped}; ports {rig.engine.port_state}; the engine's last messages "
+            f"{list(rig.engine.messages)[-3:]}") from None
+    return got
+
+
+def wait_for_or_none(predicate: Callable[[], object], timeout: float) -> bool:
+    """Whether `predicate` came true within `timeout` seconds."""
+    try:
+        wait_for(predicate, timeout)
+    except AssertionError:
+        return False
+    return True
+
 
 def settings(**timing) -> Settings:
     return Settings(
@@ -94,20 +140,6 @@ def settings(**timing) -> Settings:
         voices=[VoiceSettings("alto", channel=2), VoiceSettings("tenor", channel=3),
                 VoiceSettings("bass", channel=4)],
         timing=TimingSettings(**({"bpm": 120.0, "follow_ms": 0.0} | timing)))
-
-
-def balance(received: list[tuple[bytes, float]]) -> set[tuple[int, int]]:
-    """(channel, pitch) left sounding at a listener, honouring all-notes-off / all-sound-off."""
-    on: set[tuple[int, int]] = set()
-    for m, _ in received:
-        kind, ch = m[0] & 0xF0, m[0] & 15
-        if kind == 0x90 and len(m) > 2 and m[2] > 0:
-            on.add((ch, m[1]))
-        elif kind == 0x80 or (kind == 0x90 and len(m) > 2):
-            on.discard((ch, m[1]))
-        elif kind == 0xB0 and m[1] in (120, 123):
-            on = {n for n in on if n[0] != ch}
-    return on
 
 
 def median(values: list[float]) -> float:
@@ -131,12 +163,14 @@ def test_melody_gets_accompaniment_at_the_expected_steps(jack_client):
         start = rig.engine.transport.step + 4
         melody = [(start + 4 * i, p) for i, p in enumerate([72, 74, 76, 77, 79, 77])]
         for step, pitch in melody:
-            wait_until(clock.step_time(step) - 0.01)  # a little early: the pre-window
+            # early, in the middle of the step's pre-window (the last half of the step before):
+            # a loaded machine may delay the note by a few ms but not out of the window
+            wait_until(clock.step_time(step) - 0.3 * clock.step_length)
             tester.send([0x90, pitch, 90])
             wait_until(clock.step_time(step) + 0.3 * clock.step_length)
             tester.send([0x80, pitch, 0])
         wait_until(clock.step_time(start + 26))
-    got = tester.receive(2000, timeout=0.3)  # after the engine stopped: nothing may hang
+    got = heard_everything(rig, tester)  # after the engine stopped: nothing may hang
     heard = {(s, o) for s, o in rig.emitted if o}
     assert heard == {(s, (p,)) for s, p in melody}
     ons = rig.note_ons()
@@ -149,8 +183,8 @@ def test_melody_gets_accompaniment_at_the_expected_steps(jack_client):
         errors.append(t - clock.step_time(k))
     assert all(0 <= e < clock.step_length / 4 for e in errors)
     assert median(errors) < 0.002
-    assert any(m[0] & 0xF0 == 0x90 and m[2] > 0 for m, _ in got), "the listener heard nothing"
-    assert balance(got) == set()
+    assert any(m[0] & 0xF0 == 0x90 and m[2] > 0 for m in got), "the listener heard nothing"
+    assert left_sounding(got) == set()
 
 
 @pytest.mark.parametrize("bpm", [100, 140])
@@ -162,29 +196,38 @@ def test_midi_clock_follow_stop_continue_and_song_position(jack_client, bpm):
         tick = 60.0 / bpm / 24
         t0 = time.perf_counter() + 0.05
         tester.send([0xFA])
+        tick_sent: list[float] = []  # when the tester sent each tick
         for k in range(24 * 8):  # two bars
             wait_until(t0 + k * tick)
-            tester.send([0xF8])
+            tick_sent.append(tester.send([0xF8]))
             if k % 24 == 1:
                 tester.send([0x90, 72 + (k // 24) % 5, 90])
             if k % 24 == 20:
                 tester.send([0x80, 72 + (k // 24) % 5, 0])
-        arrivals = [t for t, m in rig.inp.log if m == [0xF8]]
+        wait_for(lambda: len(rig.emitted) >= 31, 5, "the steps of two bars")
         steps = [s for s, _ in rig.emitted]
         assert steps == list(range(len(steps))) and len(steps) >= 31  # every step, once, in order
+        arrivals = sorted(t for t, m in rig.inp.log if m == [0xF8])
         ons = rig.note_ons()
         assert ons
         delays = []
-        for t, _ in ons:  # each onset sent after the tick that starts its step (every 6th)
+        for t, _ in ons:
             k = max(i for i, e in enumerate(rig.emit_times) if e <= t)
-            delays.append(t - arrivals[6 * steps[k]])
-        assert min(delays) >= 0 and median(delays) < 0.002
+            # never before the tick that starts its step (every 6th) was sent ...
+            assert t >= tick_sent[6 * steps[k]], (
+                f"step {steps[k]} played {tick_sent[6 * steps[k]] - t:.4f} s before its tick was "
+                f"sent; {len(arrivals)} of {len(tick_sent)} ticks arrived, the follower counted "
+                f"{rig.engine.transport.follower.missed_ticks} missing")
+            # ... and soon after the tick that set it off arrived (found by time, not by count:
+            # a loaded machine may lose a tick, which the follower makes up for)
+            began = max(a for a in arrivals if a <= rig.emit_times[k])
+            delays.append(t - began)
+        assert median(delays) < 0.002, f"delays {[round(d, 4) for d in delays]}"
         assert rig.engine.transport.follower.bpm == pytest.approx(bpm, rel=0.03)
         tester.send([0xFC])
-        time.sleep(0.1)
-        assert not rig.engine.ledger and not rig.engine.transport.running
-        got = tester.receive(5000, timeout=0.2)
-        assert balance(got) == set()
+        wait_for(lambda: not rig.engine.transport.running and not rig.engine.ledger, 5,
+                 "the stop to end every note")
+        assert left_sounding(heard_everything(rig, tester)) == set()
         # Song Position Pointer to 16th 40 (bar 3, beat 3), then Continue
         n = len(rig.emitted)
         tester.send([0xF2, 40, 0])
@@ -193,13 +236,15 @@ def test_midi_clock_follow_stop_continue_and_song_position(jack_client, bpm):
         for k in range(13):
             wait_until(t1 + k * tick)
             tester.send([0xF8])
-        time.sleep(0.05)
+        wait_for(lambda: len(rig.emitted) >= n + 2, 5, "two steps after Continue")
         assert [s for s, _ in rig.emitted[n:]][:2] == [40, 41]
 
 
 def test_follow_window_plays_right_after_a_late_note(jack_client):
     tester = jack_client()
-    with LiveRig(settings(follow_ms=30.0, follow_threshold=0.0)) as rig:
+    # a window well beyond the 15 ms lateness, so that a loaded machine delaying the note a
+    # little more does not take it out of the window
+    with LiveRig(settings(follow_ms=60.0, follow_threshold=0.0)) as rig:
         tester.connect_output("livegen in")
         clock = rig.engine.transport.clock
         lates = []
@@ -207,16 +252,18 @@ def test_follow_window_plays_right_after_a_late_note(jack_client):
             step = rig.engine.transport.step + 8
             wait_until(clock.step_time(step) + 0.015)  # 15 ms late on the beat
             lates.append((step, tester.send([0x90, 74 + i, 90])))
-            time.sleep(0.05)
+            time.sleep(0.05)  # paces the melody
             tester.send([0x80, 74 + i, 0])
-        time.sleep(0.1)
-    arrivals = {round((t - clock.step_time(0)) / clock.step_length): t
-                for t, m in rig.inp.log if m[0] & 0xF0 == 0x90}
+        wait_for(lambda: any(s == lates[-1][0] for s, _ in rig.emitted), 5, "the last step")
+    arrivals = {m[1]: t for t, m in rig.inp.log if m[0] & 0xF0 == 0x90 and m[2] > 0}
     waits = []
-    for i, (step, _) in enumerate(lates):
-        arrived = arrivals[step]
+    for i, (step, sent_at) in enumerate(lates):
+        assert 74 + i in arrivals, f"the note {74 + i} never reached the engine"
+        arrived = arrivals[74 + i]
         k = [s for s, _ in rig.emitted].index(step)
-        assert rig.emitted[k][1] == (74 + i,), "the late note is not in its step's frame"
+        assert rig.emitted[k][1] == (74 + i,), (
+            f"the late note is not in its step's frame: sent {sent_at - clock.step_time(step):.4f}"
+            f" s, arrived {arrived - clock.step_time(step):.4f} s after the boundary")
         emitted_at = rig.emit_times[k]
         assert emitted_at >= arrived, "the step was emitted before the late note"
         waits.append(emitted_at - arrived)
@@ -232,23 +279,19 @@ def test_takeover_after_silent_bars_and_hand_back(jack_client):
         tester.connect_output("livegen in")
         tester.connect_input("livegen out")
         tester.send([0x90, 72, 90])
-        time.sleep(0.05)
+        time.sleep(0.05)  # a short note
         tester.send([0x80, 72, 0])
-        deadline = time.perf_counter() + 3.0
-        while not rig.engine.takeover and time.perf_counter() < deadline:
-            time.sleep(0.01)
-        assert rig.engine.takeover, "no takeover after a silent bar"
-        time.sleep(0.5)
-        assert rig.note_ons(channels=(0,)), "the model did not play the melody"
+        wait_for(lambda: rig.engine.takeover, 10, "a takeover after a silent bar")
+        wait_for(lambda: rig.note_ons(channels=(0,)), 5, "the model to play the melody")
         back = tester.send([0x90, 76, 90])
-        time.sleep(0.3)
-        assert not rig.engine.takeover
+        wait_for(lambda: not rig.engine.takeover, 5, "the hand-back")
+        played = len(rig.emitted)  # the marker: the engine played four more steps
+        wait_for(lambda: len(rig.emitted) >= played + 4, 5, "four steps after the hand-back")
         later = [t for t, _ in rig.note_ons(channels=(0,)) if t > back + 0.002]
         assert later == []
         tester.send([0x80, 76, 0])
-        time.sleep(0.05)
-    got = tester.receive(5000, timeout=0.3)
-    assert not any(ch == 0 for ch, _ in balance(got))
+    got = heard_everything(rig, tester)
+    assert not any(ch == 1 for ch, _ in left_sounding(got))
 
 
 def test_a_flood_of_5000_messages_a_second_for_2_seconds(jack_client):
@@ -257,6 +300,7 @@ def test_a_flood_of_5000_messages_a_second_for_2_seconds(jack_client):
         tester.connect_output("livegen in")
         tester.connect_input("livegen out")
         sent = 0
+        got: list[bytes] = []  # what the listener heard, read as it goes (its queue is finite)
         t0 = time.perf_counter()
         for i in range(10000):
             wait_until(t0 + i / 5000)
@@ -266,12 +310,24 @@ def test_a_flood_of_5000_messages_a_second_for_2_seconds(jack_client):
                        else [0xB0, 1, i % 128] if kind == 2 else [0xB0, 64, 127 * (i % 8 < 4)])
             tester.send(message)
             sent += 1
-        time.sleep(0.2)
+            if i % 250 == 249:
+                got += [m for m, _ in tester.receive(4096, timeout=0.0005)]
+
+        # the marker: a note after the flood, taken once the flood before it was read (sent
+        # again while the engine's full input queue still drops what comes)
+        def marker_taken() -> bool:
+            nonlocal sent
+            tester.send([0x90, 100, 90])
+            sent += 1
+            return wait_for_or_none(lambda: 100 in rig.engine.filter.held(), 0.1)
+
+        wait_for(marker_taken, 15, "the note after the flood", interval=0)
+        tester.send([0x80, 100, 0])
         assert rig.thread.is_alive()
         c = rig.engine.filter.counters
         assert c.messages + c.dropped_queue > 0 and c.messages <= sent
         assert rig.engine.status().drops.queue == c.dropped_queue
-    assert balance(tester.receive(100000, timeout=0.5)) == set()
+    assert left_sounding(heard_everything(rig, tester, got)) == set()
     assert not rig.engine.ledger
 
 
@@ -287,11 +343,9 @@ def test_input_hygiene_on_the_wire(jack_client):
         for i in range(501):  # a sustain pedal flood, ending with the pedal up
             tester.send([0xB0, 64, 127 if i % 2 else 0])
         tester.send([0x90, 67, 100])
-        time.sleep(0.05)
-        assert 67 in f.held()
+        wait_for(lambda: 67 in f.held(), 5, "the note-on")
         tester.send([0x90, 67, 0])  # velocity 0 = note-off
-        time.sleep(0.1)
-        assert 67 not in f.held()
+        wait_for(lambda: 67 not in f.held(), 5, "the note-on with velocity 0 to end it")
         # SysEx and active sensing are dropped inside RtMidi (livegen.midi.ports); the two
         # malformed messages reach the filter and are counted and dropped
         assert f.counters.messages == 2 + 501 + 2
@@ -305,30 +359,28 @@ def test_input_port_vanishes_and_returns(jack_client):
     listener = jack_client("listener")
     with LiveRig(settings(), input_name="keys") as rig:
         listener.connect_input("livegen out")
-        time.sleep(0.3)
+        time.sleep(0.3)  # the engine's input connection to "keys" settles
         keyboard._out.send_message([0x90, 72, 90])
-        time.sleep(0.5)
+        time.sleep(0.5)  # the voices may start under it
         keyboard.close_output()  # unplugged
-        deadline = time.perf_counter() + 4.0
-        while rig.engine.port_state["in"] != "missing" and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        assert rig.engine.port_state["in"] == "missing"
-        assert not rig.engine.ledger  # notes resolved when the port went
+        # notes resolved when the port went (the worker marks the port, then releases)
+        wait_for(lambda: rig.engine.port_state["in"] == "missing" and not rig.engine.ledger, 8,
+                 "the input port to be missing and every note released")
         keyboard.virtual_output("keys")  # plugged back in
-        deadline = time.perf_counter() + 4.0
-        while rig.engine.port_state["in"] != "open" and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        assert rig.engine.port_state["in"] == "open"
-        n = len(rig.emitted)
-        deadline = time.perf_counter() + 3.0
-        while not any(74 in o for _, o in rig.emitted[n:]) and time.perf_counter() < deadline:
-            keyboard._out.send_message([0x90, 74, 90])  # JACK may drop the first message
-            time.sleep(0.3)  # sent on a connection that is still settling
+        wait_for(lambda: rig.engine.port_state["in"] == "open", 8, "the input port to return")
+        n = len(rig.inp.log)
+
+        def took_a_note() -> bool:  # what the engine's input polled after reconnecting
+            return any(m[:2] == [0x90, 74] for _, m in rig.inp.log[n:])
+
+        def play() -> bool:  # again while the new connection settles: JACK may drop a message
+            keyboard._out.send_message([0x90, 74, 90])
+            taken = wait_for_or_none(took_a_note, 0.3)
             keyboard._out.send_message([0x80, 74, 0])
-        assert any(74 in o for _, o in rig.emitted[n:]), "no input after reconnecting"
-        keyboard._out.send_message([0x80, 74, 0])
-        time.sleep(0.05)
-    assert balance(listener.receive(10000, timeout=0.3)) == set()
+            return taken
+
+        wait_for(play, 10, "input after reconnecting", interval=0)
+    assert left_sounding(heard_everything(rig, listener)) == set()
 
 
 def _headless(extra: list[str]) -> subprocess.Popen:
@@ -349,21 +401,31 @@ def test_signals_while_notes_sound_end_every_note(jack_client, sig):
                 tester.connect_input("livegen out")
                 break
             except AssertionError:
-                if time.perf_counter() > deadline or proc.poll() is not None:
+                if proc.poll() is not None:
+                    _, err = proc.communicate()
+                    raise AssertionError(f"the headless engine ended with status "
+                                         f"{proc.returncode} before it offered its ports: "
+                                         f"{err.strip()[-2000:]}") from None
+                if time.perf_counter() > deadline:
                     raise
-                time.sleep(0.2)
-        got: list = []
-        deadline = time.perf_counter() + 10
+                time.sleep(0.2)  # polls for the engine's ports
+        got: list[bytes] = []
+        deadline = time.perf_counter() + 20
         pitches = [72, 76, 79, 77, 74, 71]
-        while not balance(got) and time.perf_counter() < deadline:  # until voices sound
+        while not left_sounding(got) and time.perf_counter() < deadline:  # until voices sound
             tester.send([0x90, pitches[len(got) % len(pitches)], 90])
-            got += tester.receive(5000, timeout=0.25)
-        assert balance(got), "nothing was sounding before the signal"
+            got += [m for m, _ in tester.receive(5000, timeout=0.25)]
+        assert left_sounding(got), "nothing was sounding before the signal"
         proc.send_signal(sig)
-        assert proc.wait(10) == 0
-        got += tester.receive(5000, timeout=0.5)
-        assert balance(got) == set()
-        ccs = {(m[1], m[2]) for m, _ in got if m[0] & 0xF0 == 0xB0}
+        assert proc.wait(20) == 0
+
+        def ended() -> bool:  # the marker: CC120 on every channel, the last thing it sends
+            got.extend(m for m, _ in tester.receive(5000, timeout=0.01))
+            return {1, 2, 3, 4} <= channels_with_cc(got, 120)
+
+        wait_for(ended, 5, "the engine's last CC120s", interval=0)
+        assert left_sounding(got) == set()
+        ccs = {(m[1], m[2]) for m in got if m[0] & 0xF0 == 0xB0}
         assert {(64, 0), (123, 0), (120, 0)} <= ccs
     finally:
         if proc.poll() is None:
