@@ -109,6 +109,14 @@ def _stats_file(text: str) -> str:
     return str(_file_to_write("livegen-stats.json")(text))
 
 
+def _osc_port(text: str) -> int:
+    what = "a UDP port: give 1 to 65535 (from 1024 up without root)"
+    value = _whole_number(text, what)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not {what}")
+    return value
+
+
 def _file_to_read(text: str) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
@@ -116,6 +124,17 @@ def _file_to_read(text: str) -> Path:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
     return path
+
+
+def _soundfont(text: str) -> str:
+    """`auto` or a file that exists; whether FluidSynth can play it is checked when it loads."""
+    if text == "auto":
+        return text
+    path = Path(text).expanduser()
+    if not path.is_file():
+        what = " is a folder, not a SoundFont file" if path.is_dir() else ": no such file"
+        raise argparse.ArgumentTypeError(f"{text}{what}; give a SoundFont (.sf2) file or auto")
+    return str(path)
 
 
 _seed = _int_at_least(0, "a seed: give a whole number, 0 or more")
@@ -151,6 +170,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from livegen.paths import demo_melody
     from livegen.render import render
 
+    if args.soundfont:
+        if not args.wav:
+            raise UserError("--soundfont plays the audio of --wav: give --wav FILE too.")
+        from livegen.soundfont import check
+        args.soundfont = check(args.soundfont)  # before the render: FluidSynth and the font
     settings = load_settings(args.preset)
     melody = args.melody or demo_melody()
     rt = Runtime(_model_file(args, settings), device=args.device)
@@ -163,7 +187,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
           f"{settings.name!r}, seed {args.seed}: melody + {voices} -> {args.output}")
     print(f"  model {rt.path.name} on {rt.device}, loaded in {rt.load_seconds:.2f} s; "
           f"{perf.steps_per_second:,.0f} steps/s")
-    if args.wav:
+    if args.wav and args.soundfont:
+        from livegen.soundfont import render_wav as render_soundfont
+        seconds = render_soundfont(result.parts, result.bpm, args.wav, args.soundfont)
+        print(f"  audio through FluidSynth with {args.soundfont}: {args.wav} ({seconds:.1f} s)")
+    elif args.wav:
         from livegen.synth import render_wav
         seconds = render_wav(result.parts, result.bpm, args.wav)
         print(f"  audio through the monitor synth: {args.wav} ({seconds:.1f} s)")
@@ -229,7 +257,7 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from livegen.doctor import main as doctor
-    return doctor()
+    return doctor(midi_api=args.midi_api, loop=tuple(args.loop) if args.loop else None)
 
 
 # ------------------------------------------------------------------------------------ flags
@@ -266,7 +294,7 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="NAME", help="connect to the MIDI input whose name "
                    "contains NAME (default: create a virtual output 'livegen out')")
     _add_midi_api(p)
-    p.add_argument("--clock", choices=["internal", "midi"], help="clock source (default: "
+    p.add_argument("--clock", choices=["internal", "midi", "link"], help="clock source (default: "
                    "the preset's)")
     p.add_argument("--bpm", type=_bpm, help=f"tempo of the internal clock, {BPM_RANGE[0]:g} to "
                    f"{BPM_RANGE[1]:g} (default: the preset's)")
@@ -275,6 +303,19 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    "as JSON")
     p.add_argument("--synth", action="store_true", help="hear the voices through the built-in "
                    "monitor synth (PortAudio) as well as on the MIDI output")
+    p.add_argument("--soundfont", type=_soundfont, metavar="FILE|auto", help="hear the voices "
+                   "as real instruments: the monitor plays through FluidSynth with this General "
+                   "MIDI SoundFont (.sf2) instead of the built-in synth (implies --synth); auto: "
+                   "the one your distribution installed (Debian: fluid-soundfont-gm). Needs "
+                   "libfluidsynth and pip install 'livegen[soundfont]'")
+    p.add_argument("--osc-port", type=_osc_port, metavar="N", help="also take every live "
+                   "control and the transport over OSC on UDP port N: /livegen/<control> "
+                   "<value>, /livegen/voice/<name> 0|1, /livegen/transport start|stop, "
+                   "/livegen/panic, /livegen/preset NAME ... (README, section OSC control; "
+                   "default: no OSC)")
+    p.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR", help="the address the OSC "
+                   "port listens on (default %(default)s: programs on this machine only; "
+                   "0.0.0.0 exposes it to every network this machine is on, with no password)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep every note of the chosen part, not only its top line")
     p.add_argument("--wav", type=_file_to_write("accompanied.wav"), metavar="FILE",
                    help="also render audio through the monitor synth")
+    p.add_argument("--soundfont", type=_soundfont, metavar="FILE|auto", help="with --wav: "
+                   "render the audio through FluidSynth with this General MIDI SoundFont "
+                   "(.sf2) instead of the built-in synth; auto: the one your distribution "
+                   "installed (default: the built-in synth, the same file on every machine)")
     _add_model_options(p, 0, "random seed: the same seed gives the same notes "
                        "(default %(default)s, so the same command writes the same file)")
     p.set_defaults(func=_cmd_render)
@@ -359,9 +404,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_presets)
 
     p = sub.add_parser("doctor", help="check that this machine can run livegen",
-                       description="Check Python, torch, the shipped model, the presets, the "
-                       "MIDI systems and PortAudio, one line each (a sentence on what to do for "
-                       "each problem). Exit status 0 when `livegen render` works, 1 otherwise.")
+                       description="Check Python, torch, the shipped model (and how long it "
+                       "takes to load), the presets, the MIDI systems and the MIDI ports "
+                       "livegen sees, PortAudio and the default audio output, one line each (a "
+                       "sentence on what to do for each problem). Then a loop test measures the "
+                       "MIDI round trip on this machine: with a JACK server running, doctor "
+                       "loops its own output back to its own input through JACK (or through "
+                       "the ports --loop names) and sends 200 notes 10 ms apart, reports "
+                       "p50/p99/max round trip, jitter and lost notes, and suggests the "
+                       "preset's follow_ms and prewindow. Exit status 0 when `livegen render` "
+                       "works, 1 otherwise or when the loop --loop names fails; a loop test "
+                       "that cannot run (no JACK, no --loop) does not change it.")
+    p.add_argument("--midi-api", default="auto", choices=MIDI_APIS,
+                   help="MIDI system whose ports are listed and that --loop uses "
+                   "(default %(default)s: the first that works)")
+    p.add_argument("--loop", nargs=2, metavar=("IN", "OUT"),
+                   help="run the loop test through existing ports instead of JACK: livegen "
+                   "plays into the output whose name contains OUT and listens on the input "
+                   "whose name contains IN; connect OUT back to IN first (a MIDI cable, or a "
+                   "DAW track that echoes its input)")
     p.set_defaults(func=_cmd_doctor)
     return parser
 

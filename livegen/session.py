@@ -34,7 +34,10 @@ class LiveOptions:
     bpm: float | None = None
     seed: int | None = None
     synth: bool = False  # also play through the monitor synth (PortAudio)
+    soundfont: str | None = None  # the monitor through FluidSynth: a .sf2 file or "auto"
     stats: str | None = None  # write timing samples here as JSON when the engine stops
+    osc_port: int | None = None  # take controls over OSC on this UDP port (livegen/osc.py)
+    osc_host: str = "127.0.0.1"  # the interface it listens on; 0.0.0.0: every network
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LiveOptions:
@@ -98,12 +101,20 @@ def run_headless(opts: LiveOptions, status_every: float = 0.25) -> int:
 
 
 def run_engine(engine: Engine, opened: list, opts: LiveOptions, should_stop) -> None:
-    """Run until stopped (every note resolved by the engine), then close the monitor synth and
-    the ports and write the timing samples if asked: the same for headless and the TUI."""
-    monitor = start_monitor(engine) if opts.synth else None
+    """Run until stopped (every note resolved by the engine), then close the OSC port, the
+    monitor synth and the ports and write the timing samples if asked: the same for headless
+    and the TUI. An OSC port that cannot be opened is said as an engine message and the engine
+    plays on (livegen/osc.py)."""
+    monitor = start_monitor(engine, opts.soundfont) if opts.synth or opts.soundfont else None
+    osc = None
     try:
+        if opts.osc_port is not None:
+            from livegen.osc import start_osc
+            osc = start_osc(engine, opts.osc_host, opts.osc_port)
         engine.run(should_stop)
     finally:
+        if osc is not None:
+            osc.stop()
         if monitor is not None:
             monitor.stop()
         for port in opened:
@@ -126,16 +137,23 @@ def write_stats(engine: Engine, path: str) -> None:
     Path(path).write_text(json.dumps(data))
 
 
-def start_monitor(engine: Engine):
-    """The monitor synth hears every message the engine sends; without PortAudio or an audio
-    device the engine runs on and says why there is no sound."""
+def start_monitor(engine: Engine, soundfont: str | None = None):
+    """The monitor synth hears every message the engine sends: the numpy synth, or FluidSynth
+    with `soundfont` (a .sf2 file or "auto"). Without PortAudio, an audio device, FluidSynth or
+    the SoundFont the engine runs on and says why there is no sound."""
     from livegen.synth import MonitorOutput, Synth, SynthError
     try:
-        monitor = MonitorOutput(Synth())
+        if soundfont:
+            from livegen.soundfont import SoundFontOutput
+            monitor = SoundFontOutput(soundfont)
+        else:
+            monitor = MonitorOutput(Synth())
         monitor.start()
     except SynthError as exc:
         engine.note(f"monitor synth off: {exc}")
         return None
+    if soundfont:
+        engine.note(f"monitor synth: {monitor.describe()}")
     engine.monitors.append(monitor)
     return monitor
 
