@@ -69,10 +69,11 @@ class ControlMessage:
     """A request to the engine. `kind` is "set" (a control `name` to `value`), "settings" (a
     whole new Settings in `value`), "learn" (`name` waits for a knob; None cancels), "record"
     (`value` on/off), "model" (`value` a model file), "transport" (`value` "start", "stop" or
-    "toggle"), "panic", "mute" or "quit"."""
+    "toggle"), "note" (`value` a sentence to show, from another thread), "panic", "mute" or
+    "quit"."""
 
     kind: Literal["set", "settings", "learn", "record", "model", "panic", "mute", "quit",
-                  "transport"]
+                  "transport", "note"]
     name: str | None = None
     value: Any = None
 

@@ -618,6 +618,8 @@ class Engine:
                     self._switch_model(m.value)
                 case "transport":
                     self._transport_control(str(m.value), now)
+                case "note":
+                    self.note(str(m.value))
                 case _:
                     self.note(f"unknown control {m.kind!r} ignored")
 

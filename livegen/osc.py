@@ -57,7 +57,6 @@ import math
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -70,7 +69,6 @@ from livegen.tonality import key_name, parse_key
 
 if TYPE_CHECKING:
     from livegen.engine import Engine
-    from livegen.status import Status
 
 PREFIX = "/livegen/"
 DEFAULT_HOST = "127.0.0.1"
@@ -405,31 +403,14 @@ class OscServer:
 # ------------------------------------------------------------------------------ the engine
 
 
-class _Notes:
-    """Sentences from the server's thread, handed to `Engine.note` by the worker itself in its
-    quiet moment (the status callback's turn), since the engine's messages are the worker's."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.pending: deque[str] = deque()  # appended from the server's thread
-        self.on_status = engine.on_status
-
-    def say(self, text: str) -> None:
-        self.pending.append(text)
-
-    def __call__(self, status: Status) -> None:
-        while self.pending:
-            self.engine.note(self.pending.popleft())
-        if self.on_status is not None:
-            self.on_status(status)
-
-
 def start_osc(engine: Engine, host: str = DEFAULT_HOST, port: int = 0) -> OscServer | None:
     """Call before `engine.run`, in the thread that will run it: OSC control of `engine` on
     UDP `host`:`port`, said as an engine message; None (and the reason said) when the port
     cannot be opened, and the engine plays on without it."""
-    notes = _Notes(engine)
-    server = OscServer(engine, host, port, say=notes.say,
+    def say(text: str) -> None:  # the engine's messages are the worker's: queue it there
+        engine.control(ControlMessage("note", value=text))
+
+    server = OscServer(engine, host, port, say=say,
                        voices=lambda: [v.name for v in engine.acc.voices],
                        model=lambda: engine.runtime.path)
     try:
@@ -437,7 +418,6 @@ def start_osc(engine: Engine, host: str = DEFAULT_HOST, port: int = 0) -> OscSer
     except OscError as exc:
         engine.note(str(exc))
         return None
-    engine.on_status = notes
     where, number = server.address
     network = "" if where.startswith("127.") or where == "::1" else " (open to the network)"
     engine.note(f"OSC control on UDP {where}:{number}{network}: /livegen/<control> <value>")
