@@ -296,8 +296,9 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     _add_midi_api(p)
     p.add_argument("--clock", choices=["internal", "midi", "link"], help="clock source (default: "
                    "the preset's)")
-    p.add_argument("--bpm", type=_bpm, help=f"tempo of the internal clock, {BPM_RANGE[0]:g} to "
-                   f"{BPM_RANGE[1]:g} (default: the preset's)")
+    p.add_argument("--bpm", type=_bpm, help=f"tempo of the internal clock (with Link: the "
+                   f"tempo livegen proposes), {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g} (default: "
+                   "the preset's)")
     p.add_argument("--stats", metavar="FILE", type=_stats_file, help="when the engine stops, "
                    "write its timing samples (onset -> note-on latency, emission error) to FILE "
                    "as JSON")

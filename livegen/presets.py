@@ -20,7 +20,7 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
                 key_lock ("off" | "auto" | a key such as "C major", "F# minor", "Bb", "Am";
                 stored in the canonical spelling of `livegen.tonality.key_name`), max_leap (1..24),
                 allow_unison (bool), avoid_parallels (bool)
-    [timing]    clock ("internal"|"midi"), bpm (20..300), beats_per_bar (1..8),
+    [timing]    clock ("internal"|"midi"|"link"), bpm (20..300), beats_per_bar (1..8),
                 prewindow (0..1), follow_ms (0..200), follow_threshold (0..1), swing (0..0.5),
                 humanize_ms (0..50), humanize_velocity (0..40), clock_out (bool),
                 start ("now"|"first_note"), count_in (0..4 bars), click_channel (1..16)
@@ -301,7 +301,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "timing": (
         TimingSettings,
         {
-            "clock": _choice("internal", "midi"),
+            "clock": _choice("internal", "midi", "link"),
             "bpm": _num(20, 300),
             "beats_per_bar": _num(1, 8, whole=True),
             "prewindow": _num(0, 1),

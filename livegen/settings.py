@@ -12,7 +12,7 @@ from typing import Literal
 
 KeyLock = str  # "off", "auto", or a fixed key such as "C major", "F# minor", "Bb major"
 InputMode = Literal["all", "skyline", "split"]
-ClockSource = Literal["internal", "midi"]
+ClockSource = Literal["internal", "midi", "link"]
 StartMode = Literal["now", "first_note"]
 
 # General MIDI programs (0-based) that suit each chorale voice when a DAW or synth plays them.

@@ -59,7 +59,7 @@ class Status:
     time: float
     preset: str
     running: bool
-    clock: str  # "internal" or "midi"
+    clock: str  # "internal", "midi" or "link"
     bpm: float | None
     step: int
     bar: int
