@@ -1,6 +1,7 @@
 """Does a late note get its accompaniment after it? The live engine on a simulated clock (the
 same code as live, deterministic), the shipped model and preset, the sopranos of the chorale
-test split played with human timing: every note 0–3 ms early or 0–`--late` ms late. For the
+test split played with human timing: every note 0–3 ms early or 0–`--late` ms late; the grid
+starts on the player's first note (timing.start = "first_note"). For the
 late notes inside the follow window: the share whose step's voices were sent after the note
 (followed) rather than before it. The cost, on steps where the player starts no note: the share
 of those steps the engine waited in vain, and how late their voices went out.
@@ -18,6 +19,7 @@ import argparse
 import random
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,8 @@ from tests.fakes import FakeIn, FakeOut, SimTime  # noqa: E402
 
 def play(runtime: Runtime, piece, late_ms: float, seed: int, rhythm: bool) -> dict:
     settings = load_preset(find_preset("chorale"))
+    # as the panel starts: the grid waits for the player's first note and starts on it
+    settings = replace(settings, timing=replace(settings.timing, start="first_note"))
     step = 60.0 / settings.timing.bpm / 4
     clock = SimTime()
     inp, out = FakeIn(clock), FakeOut(clock)
@@ -39,8 +43,10 @@ def play(runtime: Runtime, piece, late_ms: float, seed: int, rhythm: bool) -> di
     eng = Engine(settings, runtime, inp, out, now=clock.now, sleep=clock.sleep, seed=seed)
     if not rhythm:
         eng.rhythm.expects = lambda position: False  # the model's probability alone
+    eng.transport.start(clock.t)
     rng = random.Random(seed)
-    t0 = eng.transport.clock.step_time(0)
+    first = min(n.start for n in piece.human)
+    t0 = clock.t + 0.5 - first * step  # the player's grid: the first note comes 0.5 s in
     onsets: dict[int, float] = {}
     for n in piece.human:
         shift = rng.uniform(0, late_ms / 1000.0) if rng.random() < 0.5 else -rng.uniform(0, 0.003)
@@ -51,6 +57,7 @@ def play(runtime: Runtime, piece, late_ms: float, seed: int, rhythm: bool) -> di
     end = t0 + (piece.length + 2) * step
     while clock.t < end:
         eng.tick()
+    t0 = eng.transport.clock.step_time(-first)  # the engine's grid, started by the first note
     voice_ons = [(t, m[1]) for t, m in out.sent if m[0] & 0xF0 == 0x90 and m[2] and
                  (m[0] & 15) + 1 != settings.takeover.channel]
     by_step: dict[int, float] = {}
