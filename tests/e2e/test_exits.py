@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from livegen.status import Status
-from tests.helpers import left_sounding
+from tests.helpers import left_sounding, wait_for
 
 pytestmark = [pytest.mark.jack, pytest.mark.timeout(120)]
 
@@ -84,10 +84,16 @@ def test_the_panel_going_away_ends_every_note(jack_client, how: str) -> None:
             proc.kill()
         else:
             os.killpg(proc.pid, signal.SIGHUP)  # what a closed terminal does to its group
-        got += [m for m, _ in tester.receive(5000, timeout=1.0)]
-        assert left_sounding(got) == set(), f"notes left hanging; engine log {log}"
-        ccs = {(m[1], m[2]) for m in got if m[0] & 0xF0 == 0xB0}
-        assert {(64, 0), (123, 0), (120, 0)} <= ccs
+        went = time.monotonic()
+
+        def resolved() -> bool:
+            got.extend(m for m, _ in tester.receive(5000, timeout=0.05))
+            ccs = {(m[1], m[2]) for m in got if m[0] & 0xF0 == 0xB0}
+            return not left_sounding(got) and {(64, 0), (123, 0), (120, 0)} <= ccs
+
+        # within a second on a quiet machine (printed); the deadline is for a loaded one
+        wait_for(resolved, 10, f"every note to end (engine log {log})")
+        print(f"{how}: every note ended {time.monotonic() - went:.2f} s later")
         assert gone(engine_pid, 5.0), "the engine process outlived the panel"
         with open(log, encoding="utf-8") as f:
             said = f.read()
