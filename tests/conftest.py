@@ -20,7 +20,9 @@ that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -174,6 +176,13 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             mp.setenv("LIVEGEN_CLIENT_NAME", f"livegen-{os.getpid()}")
             yield server.name
     finally:
+        # PortAudio, once a test used it in this process (livegen doctor's audio check), holds
+        # a JACK client of this server; ended after the server, its JACK host API aborts the
+        # process at exit. sounddevice's documented _terminate ends it first.
+        sounddevice = sys.modules.get("sounddevice")
+        if sounddevice is not None:
+            with contextlib.suppress(Exception):
+                sounddevice._terminate()
         server.stop()
 
 

@@ -334,9 +334,16 @@ def test_the_loop_test_through_jack_reports_latency_and_suggests_settings(
     assert main(["doctor", "--midi-api", "jack"]) == 0
     found = lines(capsys)
     assert one(found, "✓ MIDI inputs (jack): ")
-    loop = one(found, f"✓ loop test through JACK server {jack_server!r}: ")
+    loops = [line for line in found
+             if line[2:].startswith(f"loop test through JACK server {jack_server!r}: ")]
+    assert len(loops) == 1, found
+    loop = loops[0]
     figures = FIGURES.search(loop)
-    assert figures and loop.endswith(", none lost"), loop
+    # the JACK dummy server without realtime scheduling drops a message now and then when the
+    # machine is loaded (its log counts the xruns): doctor must then say how many, with a ✗
+    lost = re.search(r", (\d+) lost\b", loop)
+    assert figures and (loop.startswith("✓") and loop.endswith(", none lost")
+                        or loop.startswith("✗") and lost and int(lost.group(1)) <= 4), loop
     sent, p50, p99, peak, jitter = (float(v) for v in figures.groups())
     assert sent == doctor.LOOP_MESSAGES
     assert 0 < p50 <= p99 <= peak < 100 and jitter == pytest.approx(p99 - p50, abs=0.11)
