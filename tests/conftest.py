@@ -47,7 +47,7 @@ class JackTestClient:
     lets a JACK graph change settle (SETTLE_S) before sending on a new connection or closing a port.
     """
 
-    SETTLE_S = 0.05
+    SETTLE_S = 0.2  # 50 ms sufficed on a quiet machine; a CPU hog stretches the race (see ports)
 
     def __init__(self, name: str = "tester") -> None:
         # unique per test process: jackd2 clients of one name collide across servers while opening
