@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from livegen import synth as synth_module
 from livegen.midi.midifile import Part
 from livegen.synth import (
     CLIP_KNEE,
@@ -457,41 +458,10 @@ def render_parts(parts: Sequence[Part], bpm: float, font: str | Path,
         raise SynthError(f"cannot render audio at {bpm} BPM; give a positive tempo.")
     synth = SoundFontSynth(font, sample_rate, volume)
     try:
-        seconds_per_beat = 60.0 / bpm
-        events: list[tuple[int, int, int, int, int]] = []  # (frame, is_on, channel, pitch, vel)
-        for part in parts:
-            if part.program is not None:
-                synth.program(part.channel, part.program)
-            for note in part.notes:
-                start = round(max(0.0, note.start) * seconds_per_beat * sample_rate)
-                end = max(start + 1, round(note.end * seconds_per_beat * sample_rate))
-                events.append((start, 1, part.channel, note.pitch, note.velocity))
-                events.append((end, 0, part.channel, note.pitch, 0))
-        events.sort()  # at one instant, note-offs before note-ons, as in the MIDI file
-        blocks: list[np.ndarray] = []
-        now = 0
-        last = events[-1][0] if events else 0
-        for frame, is_on, channel, pitch, velocity in events:
-            if frame > now:
-                blocks.append(synth.render(frame - now))
-                now = frame
-                if progress is not None and last:
-                    progress(now / last)
-            if is_on:
-                synth.note_on(channel, pitch, velocity)
-            else:
-                synth.note_off(channel, pitch)
-        tail_end = now + round(max_tail * sample_rate)
-        while events and now < tail_end:
-            blocks.append(synth.render(min(CONTROL_BLOCK, tail_end - now)))
-            now += len(blocks[-1])
-            if synth.active_voices == 0 and float(np.max(np.abs(blocks[-1]))) < SILENT:
-                break
+        return synth_module.render_parts(parts, bpm, sample_rate, volume, max_tail, progress,
+                                         synth=synth, silence=SILENT)
     finally:
         synth.close()
-    if not blocks:
-        return np.zeros((0, 2), dtype=np.float32)
-    return np.concatenate(blocks)
 
 
 def render_wav(parts: Sequence[Part], bpm: float, path: str | Path, font: str | Path,

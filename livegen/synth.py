@@ -669,15 +669,18 @@ class MonitorOutput:
 
 def render_parts(parts: Sequence[Part], bpm: float, sample_rate: int = SAMPLE_RATE,
                  volume: float = 1.0, max_tail: float = 5.0,
-                 progress: Callable[[float], None] | None = None) -> np.ndarray:
+                 progress: Callable[[float], None] | None = None, synth: Any = None,
+                 silence: float | None = None) -> np.ndarray:
     """Render parts (times in beats at `bpm`) to stereo float32 audio, shape (frames, 2), until
     the last release has died away (at most `max_tail` seconds after the last note-off).
 
     Deterministic: the same parts give the same samples. Note events land on the exact sample.
+    `synth`: another synth with the same methods (the SoundFont one); `silence`: the tail also
+    ends only once a block's peak is below it (a synth whose voices end before their sound).
     """
     if not bpm > 0:
         raise SynthError(f"cannot render audio at {bpm} BPM; give a positive tempo.")
-    synth = Synth(sample_rate, volume)
+    synth = synth if synth is not None else Synth(sample_rate, volume)
     seconds_per_beat = 60.0 / bpm
     events: list[tuple[int, int, int, int, int]] = []  # (frame, is_on, channel, pitch, velocity)
     for part in parts:
@@ -706,7 +709,8 @@ def render_parts(parts: Sequence[Part], bpm: float, sample_rate: int = SAMPLE_RA
     while events and now < tail_end:  # the last note-off is still queued: render at least once
         blocks.append(synth.render(min(CONTROL_BLOCK, tail_end - now)))
         now += len(blocks[-1])
-        if synth.active_voices == 0:
+        if synth.active_voices == 0 and (silence is None
+                                         or float(np.max(np.abs(blocks[-1]))) < silence):
             break
     if not blocks:
         return np.zeros((0, 2), dtype=np.float32)

@@ -246,3 +246,25 @@ class FakeEngine:
             messages=list(self.messages),
             voices=[VoiceState(v.name, v.enabled, v.channel) for v in s.voices],
             recording=self.recording, learning=self.learning, learn=dict(s.learn))
+
+
+def engine_on_sim_clock(model, bpm: float = 120.0, **timing):
+    """An Engine with three voices (alto, tenor, bass on channels 2-4) over in-process ports on
+    a simulated clock: (engine, clock, input, output). `timing` overrides TimingSettings (the
+    follow window is off unless given)."""
+    from livegen.engine import Engine
+    from livegen.model.runtime import Runtime
+    from livegen.settings import Settings, TimingSettings
+
+    settings = Settings(voices=list(FAKE_VOICES),
+                        timing=TimingSettings(**({"bpm": bpm, "follow_ms": 0.0} | timing)))
+    clock = SimTime()
+    inp, out = FakeIn(clock), FakeOut(clock)
+    engine = Engine(settings, Runtime(model, device="cpu", warmup=2), inp, out, now=clock.now,
+                    sleep=clock.sleep, seed=1)
+    return engine, clock, inp, out
+
+
+def run_until(engine, clock: SimTime, t_end: float) -> None:
+    while clock.t < t_end:
+        engine.tick()

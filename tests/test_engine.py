@@ -5,10 +5,9 @@ from dataclasses import replace
 import pytest
 
 from livegen.controls import ControlMessage
-from livegen.engine import Engine
-from livegen.model.runtime import Runtime
-from livegen.settings import Settings, TakeoverSettings, TimingSettings, VoiceSettings
-from tests.fakes import FakeIn, FakeOut, SimTime
+from livegen.settings import TakeoverSettings
+from tests.fakes import engine_on_sim_clock as make
+from tests.fakes import run_until
 from tests.util import tiny_model
 
 BPM = 120.0
@@ -21,16 +20,6 @@ def model(tmp_path_factory):
     return path
 
 
-def make(model, **timing):
-    rt = Runtime(model, device="cpu", warmup=2)
-    settings = Settings(
-        voices=[VoiceSettings("alto", channel=2), VoiceSettings("tenor", channel=3),
-                VoiceSettings("bass", channel=4)],
-        timing=TimingSettings(**({"bpm": BPM, "follow_ms": 0.0} | timing)))
-    clock = SimTime()
-    inp, out = FakeIn(clock), FakeOut(clock)
-    eng = Engine(settings, rt, inp, out, now=clock.now, sleep=clock.sleep, seed=1)
-    return eng, clock, inp, out
 
 
 def emissions(eng) -> list[tuple[int, tuple[int, ...]]]:
@@ -40,9 +29,6 @@ def emissions(eng) -> list[tuple[int, tuple[int, ...]]]:
     return seen
 
 
-def run_until(eng, clock, t_end):
-    while clock.t < t_end:
-        eng.tick()
 
 
 def test_voices_play_on_the_grid_and_stop_clean(model):

@@ -9,10 +9,9 @@ from dataclasses import replace
 import pytest
 
 from livegen.controls import ControlMessage
-from livegen.engine import CLICK, CLICK_ACCENT, Engine
-from livegen.model.runtime import Runtime
-from livegen.settings import Settings, TimingSettings, VoiceSettings
-from tests.fakes import FakeIn, FakeOut, SimTime
+from livegen.engine import CLICK, CLICK_ACCENT
+from tests.fakes import engine_on_sim_clock as make
+from tests.fakes import run_until
 from tests.util import tiny_model
 
 BPM = 120.0
@@ -26,21 +25,8 @@ def model(tmp_path_factory):
     return path
 
 
-def make(model, **timing):
-    settings = Settings(
-        voices=[VoiceSettings("alto", channel=2), VoiceSettings("tenor", channel=3),
-                VoiceSettings("bass", channel=4)],
-        timing=TimingSettings(**({"bpm": BPM, "follow_ms": 0.0} | timing)))
-    clock = SimTime()
-    inp, out = FakeIn(clock), FakeOut(clock)
-    eng = Engine(settings, Runtime(model, device="cpu", warmup=2), inp, out, now=clock.now,
-                 sleep=clock.sleep, seed=1)
-    return eng, clock, inp, out
 
 
-def run_until(eng, clock, t_end) -> None:
-    while clock.t < t_end:
-        eng.tick()
 
 
 def voice_ons(out) -> list[float]:
