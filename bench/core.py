@@ -1,6 +1,8 @@
-"""Speed of the musical core on one CPU thread: the critical path (`accompany` with sampling),
-`advance`, proposing a step's likely frames ahead and emitting one of them (as the live engine
-does), the offline render, and the shipped model's training speed (from its card).
+"""Speed of the musical core on one CPU thread: the critical path (`accompany` with sampling;
+apart, the steps whose own draw broke a rule of voice leading, so that the other candidate
+frames were drawn: livegen/model/heads.py), `advance`, proposing a step's likely frames ahead
+and emitting one of them (as the live engine does), the offline render, and the shipped model's
+training speed (from its card).
 
     python bench/core.py [--model models/chorale.pt] [--calls 5000]
 
@@ -55,11 +57,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     melody = rng.integers(62, 78, size=args.calls + 200)
     t_emit: list[float] = []
+    t_redrawn: list[float] = []
     t_adv: list[float] = []
     for i, p in enumerate(melody):
         onsets = (int(p),) if i % 2 == 0 else ()
         held = () if onsets else (int(melody[i - 1]),)
         pos, nxt = i % 16, (i + 1) % 16
+        redraws = rt.heads.redraws
         t0 = time.perf_counter()
         acc.emit(Frame(onsets, held), pos)
         t1 = time.perf_counter()
@@ -68,7 +72,11 @@ def main() -> None:
         if i >= 200:  # after warm-up
             t_emit.append(t1 - t0)
             t_adv.append(t2 - t1)
+            if rt.heads.redraws != redraws:
+                t_redrawn.append(t1 - t0)
     report("emit (accompany + sampling)", t_emit, 300)
+    if t_redrawn:
+        report("  of which candidates were drawn", t_redrawn)
     report("advance (+ lead, key)", t_adv, 2000)
     # as the live engine plays a melody: the step's likely frames proposed ahead, then the
     # onset's frame committed from them

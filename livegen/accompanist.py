@@ -3,21 +3,57 @@ hot path").
 
 Per step the caller gives the human frame (onsets and held pitches) and the position in the bar:
 
-    changes = acc.emit(onsets, held, pos)      # critical path: accompany + sampling -> notes
+    changes = acc.emit(frame, pos)             # critical path: accompany + sampling -> notes
     ... send the changes ...
-    acc.advance(onsets, held, pos, next_pos)   # after sending: recurrent update, lead, key
+    acc.advance(frame, pos, next_pos)          # after sending: recurrent update, lead, key
 
-`emit` turns each voice's token into note changes (note-offs before note-ons). The constraints
-are an additive bias on the logits: key lock (a hard pitch mask), each voice's range, the
-largest leap, no HOLD for a silent voice, REST only for a muted voice, and a density bias on
-REST/HOLD; in the sampler, no unison doubling and no parallel fifths or octaves (see
-livegen.model.heads). `advance` also prepares `onset_probability` for the next step (the follow
-window) and the lead logits that takeover samples from.
+`emit` (= `commit(propose(...))`) turns each voice's token into note changes (note-offs before
+note-ons). The constraints are an additive bias on the logits: key lock (a hard pitch mask),
+each voice's range, the largest leap, no HOLD for a silent voice, no heard voice above the
+melody, the cadence rules below, and a density bias on REST/HOLD; the sampler chooses the step's
+voices together as a frame, with no unison doubling, and avoids parallel fifths and octaves,
+crossed voices and clashes with the melody (livegen.model.heads). `advance` also prepares
+`onset_probability` for the next step (the follow window) and the lead logits that takeover
+samples from.
+
+What the voices do beyond the model's own choice; each rule is decided from the state and the
+frame alone, so every proposal of a step gives the same notes for the same frame:
+
+- **Every voice is sampled, muted or not.** The model hears a full chorale, the context it was
+  trained on; a muted voice's notes are simply not sent. (Feeding muted voices back as rests put
+  the model in a context it never saw, and the voices that did sound barely played.)
+- **Any register.** The model knows the human part only inside `runtime.info.human_range` (the
+  trained soprano range). The human pitches are moved by a whole number of octaves (`shift`)
+  into it before the model hears them, and the voices' ranges and pitches move by the same
+  octaves (inside MIDI 0-127), so the voices sit under the melody wherever it is played. The
+  shift changes only at a human onset whose top note falls outside the range under the current
+  shift, to the shift that keeps most of the last `RECENT` melody onsets inside (a lone note
+  outside is folded by itself, so a wide tune does not make the voices jump octaves).
+- **Waiting for the melody.** Voices rest until the human part (or the takeover lead) sounds
+  for the first time since the accompanist was made or last `release`d; a pickup is answered
+  from its first note.
+- **A key from the first note.** With key lock "auto" the voices are masked to a key from the
+  first melody note on: `tonality.likely_key` of what has been played (the key profiles read as
+  probabilities, with a prior for major keys with few accidentals), revised every beat. With any
+  lock, when the melody's pitch class is outside the locked key, the key's pitch classes that
+  clash with it are masked too: a minor second either side (so no minor second, major seventh
+  or minor ninth against it) and the tritone. So the lock never makes a voice contradict a
+  chromatic note of the player's with the scale note beside it; the voices stay in the key.
+- **Cadences.** Bars are counted from the melody's first downbeat; the second bar of each pair
+  ends a 2- or 4-bar phrase, and its last strong beat (beat 3 in 4/4, the downbeat in 3/4) is
+  its cadence. A melody note struck on a cadence beat: the lowest heard voice favours its pitch
+  class (`CADENCE_BASS` on the logits), and while the melody holds it the voices hold. A melody
+  note struck on any strong beat of such a bar and held across the next beat settles the voices
+  the same way from that beat on (the lowest heard voice may still move to the melody's pitch
+  class, once); in any other bar, a note struck on a strong beat and held `LONG_BEATS` beats
+  settles them too, and the lowest voice holds as well.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,10 +62,14 @@ from livegen.frames import LEAD, Frame, NoteChange, Proposal
 from livegen.model.runtime import Runtime
 from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
 from livegen.settings import DEFAULT_PROGRAMS, Settings
-from livegen.tonality import KeyTracker, parse_key, scale_pitch_classes
+from livegen.tonality import Key, KeyTracker, likely_key, parse_key, scale_pitch_classes
 
 NEG = float("-inf")
 DENSITY_SCALE = 2.0  # logit shift on REST and HOLD at density -1 / +1
+RECENT = 8  # melody onsets that decide the register shift
+CADENCE_BASS = 3.0  # logit bonus of the melody's pitch class for the lowest heard voice
+LONG_BEATS = 1  # a melody note struck on a strong beat and held this long settles the voices
+CLASH_STEPS = (1, 6, 11)  # pitch-class distances masked around a melody note outside the key
 
 
 @dataclass(frozen=True)
@@ -52,19 +92,29 @@ class Accompanist:
         self.rng = np.random.default_rng(seed)
         # humanize draws: Python's generator, far cheaper per number on the critical path
         self.feel = random.Random(seed)
-        self.tokens = [REST] * self.n
-        self.sounding = [-1] * self.n  # pitch each voice sounds now, -1 for none
-        self.last_pitch = [-1] * self.n  # for the leap limit; survives rests
+        self.tokens = [REST] * self.n  # the tokens as played: REST for a muted voice
+        self.context = [REST] * self.n  # the model's tokens, all voices: what it hears back
+        self.sounding = [-1] * self.n  # pitch each voice sounds now (sent), -1 for none
+        self.model_sounding = [-1] * self.n  # each voice's pitch as the model has it
+        self.last_pitch = [-1] * self.n  # the model's pitches, for the leap limit
         self.lead_pitch = -1  # the takeover melody's sounding note
-        # pitches of the melody, then each voice, at the last step where any part started a
-        # note: what parallel fifths and octaves are measured from
+        # pitches (in the model's register) of the melody, then each voice, at the last step
+        # where any heard part started a note: what parallel fifths and octaves are measured from
         self.prev = [-1] * (self.n + 1)
+        self.shift = 0  # semitones (whole octaves) from the model's register to the played one
+        self._recent: deque[int] = deque(maxlen=RECENT)  # the last melody onsets (top notes)
+        self.waiting = True  # no melody yet since the start or the last release
+        self._bar: int | None = None  # bar index from the melody's first downbeat (-1: pickup)
+        self._struck = -1  # the melody's top note struck last, while it is held
+        self._struck_kind = ""  # "cadence", "strong" (a phrase-end bar), "long" (another) or ""
+        self._held_steps = 0  # steps it has been held after the step it was struck in
         self.onset_probability = 0.0
         self._lead_logits = runtime.lead_logits(0)
         self._key_weights = [0.0] * 12  # human pitch classes since the last key update
-        self._base = np.zeros((self.n, VOCAB), dtype=np.float32)
+        # the bias that changes only with the settings, the register and the key (`_base`)
+        self._bases: dict[tuple[int, Key | None, int], np.ndarray] = {}
         self.tracker = KeyTracker(half_life_beats=16.0)
-        self.key: tuple[int, str] | None = None
+        self.key: Key | None = None
         # the step's uniform draws for sampling, drawn at its first proposal: every proposal
         # of a step (speculative or not) samples with the same draws, so what plays does not
         # depend on how many frames were tried before the real one was known
@@ -82,7 +132,7 @@ class Accompanist:
 
     def configure(self, settings: Settings) -> None:
         """Take new settings (a preset switch or a live control). Voices that a change mutes
-        stop at the next step through the bias, not here."""
+        stop at the next step, not here."""
         self.settings = settings
         plans = []
         for i, info in enumerate(self.runtime.info.voices):
@@ -95,31 +145,49 @@ class Accompanist:
                 program=vs.program if vs else DEFAULT_PROGRAMS.get(info.name, 0),
                 low=low, high=max(low, high), velocity=vs.velocity if vs else 80))
         self.voices = plans
+        self.audible = [v.enabled for v in plans]
+        heard = [k for k, v in enumerate(plans) if v.enabled]
+        self.lowest = heard[-1] if heard else self.n - 1  # voices are listed top to bottom
         lock = settings.sampling.key_lock
         self.key = None if lock in ("off", "auto") else parse_key(lock)
         if lock == "auto":
-            self.key = self.tracker.key()
-        self._rebuild_base()
-
-    def _rebuild_base(self) -> None:
+            self.key = likely_key(self.tracker.weights)
+        self._bases.clear()
         self._stale = True
-        base = self._base
-        base.fill(0.0)
+
+    def _base(self, shift: int, key: Key | None, melody_pc: int) -> np.ndarray:
+        """The bias that changes only with the settings, the register and the key: density on
+        REST and HOLD, each voice's range (the model's pitches that play inside MIDI 0-127),
+        the key lock, less the pitch classes that clash with the melody's when it is outside
+        the key. Kept per (shift, key, melody pitch class outside the key)."""
+        asked = (shift, key, melody_pc)
+        known = self._bases.get(asked)
+        if known is not None:
+            return known
+        if key is None or self.settings.sampling.key_lock == "off":
+            key, melody_pc = None, -1
+        elif melody_pc in scale_pitch_classes(*key):
+            melody_pc = -1  # the same bias as no melody
+        known = self._bases.get((shift, key, melody_pc))
+        if known is not None:
+            self._bases[asked] = known
+            return known
+        base = np.zeros((self.n, VOCAB), dtype=np.float32)
         density = -self.settings.sampling.density * DENSITY_SCALE
         base[:, REST] = density
         base[:, HOLD] = density
-        in_key = np.ones(128, dtype=bool)
-        if self.key is not None and self.settings.sampling.key_lock != "off":
-            in_key[:] = False
-            for pc in scale_pitch_classes(*self.key):
-                in_key[pc::12] = True
         for k, v in enumerate(self.voices):
             row = base[k, PITCH0:]
-            row[~in_key] = NEG
-            row[:v.low] = NEG
-            row[v.high + 1:] = NEG
-            if not v.enabled:
-                base[k, HOLD:] = NEG
+            row[:max(v.low, -shift, 0)] = NEG
+            row[max(0, min(128, v.high + 1, 128 - shift)):] = NEG
+        if key is not None:
+            scale = scale_pitch_classes(*key)
+            if melody_pc >= 0:
+                scale = scale - {(melody_pc + d) % 12 for d in CLASH_STEPS}
+            for pc in set(range(12)) - scale:
+                base[:, PITCH0 + pc::12] = NEG
+        self._bases[(shift, key, melody_pc)] = self._bases[asked] = base
+        return base
 
     # ------------------------------------------------------------------ the critical path
 
@@ -129,33 +197,108 @@ class Accompanist:
     def propose(self, frame: Frame, pos: int) -> Proposal:
         """The voices' tokens for this frame, without changing what sounds: the live engine
         proposes ahead for the frames a boundary may bring, then commits the one that came.
-        A frame proposed before in this step (and state) is looked up, not recomputed."""
-        rt = self.runtime
+        A frame proposed before in this step (and state) is looked up, not recomputed. The
+        proposal's tokens are the model's, for every voice; its melody is the human part's top
+        pitch as played."""
+        cache = self._cache()
         key = (pos, frame)
-        known = self._cache().get(key)
+        known = cache.get(key)
         if known is not None:
             return known
         onsets, held = frame
-        rt.set_human(onsets, held)
+        top = max(max(onsets, default=-1), max(held, default=-1))
+        if top < 0 and self.waiting:  # no melody yet: the voices wait for it
+            proposal = Proposal([REST] * self.n, -1, False)
+            cache[key] = proposal
+            return proposal
+        rt = self.runtime
+        shift = self._shift_for(top, bool(onsets))
+        rt.set_human(self._folded(onsets, shift), self._folded(held, shift))
         bias = rt.bias
-        np.copyto(bias, self._base)
+        melody = top - shift if top >= 0 else -1  # the melody in the model's register
+        lock_key = self.key
+        if lock_key is None and top >= 0 and self.settings.sampling.key_lock == "auto":
+            lock_key = self._provisional_key(frame)
+        np.copyto(bias, self._base(shift, lock_key, top % 12 if top >= 0 else -1))
         leap = self.settings.sampling.max_leap
         for k in range(self.n):
-            if self.sounding[k] < 0:
+            if self.model_sounding[k] < 0:
                 bias[k, HOLD] = NEG
             last = self.last_pitch[k]
-            if last >= 0:
-                bias[k, PITCH0:PITCH0 + max(0, last - leap)] = NEG
-                bias[k, PITCH0 + last + leap + 1:] = NEG
+            high = last + leap if last >= 0 else 127
+            if melody >= 0 and self.audible[k]:  # no heard voice above the melody
+                high = min(high, melody)
+                if self.sounding[k] > top:
+                    bias[k, HOLD] = NEG
+            if last > leap:
+                bias[k, PITCH0:PITCH0 + last - leap] = NEG
+            if high < 127:
+                bias[k, PITCH0 + max(high, -1) + 1:] = NEG
+        if melody >= 0 and (self._struck >= 0 or self._phrase_end()):
+            self._cadence(bias, frame, pos, top, melody)
         s = self.settings.sampling
-        melody = max(max(onsets, default=-1), max(held, default=-1))
         if self._uniforms is None:
             self._uniforms = self.rng.random(self.n).tolist()
-        tokens = rt.accompany(pos, s.temperature, s.top_p, self._uniforms, self.sounding,
-                              s.allow_unison, s.avoid_parallels, self.prev, melody)
-        proposal = Proposal(tokens, melody, bool(onsets))
+        tokens = rt.accompany(pos, s.temperature, s.top_p, self._uniforms, self.model_sounding,
+                              s.allow_unison, s.avoid_parallels, self.prev, melody, self.audible,
+                              pos % STEPS_PER_BEAT == 0)
+        proposal = Proposal(tokens, top, bool(onsets))
         self._cache()[key] = proposal  # (after a jump, accompany prepared a new base)
         return proposal
+
+    def _cadence(self, bias: np.ndarray, frame: Frame, pos: int, top: int, melody: int) -> None:
+        """The cadence rules of the module's docstring, on the bias of this step."""
+        onsets, held = frame
+        if top in onsets:
+            if self._phrase_end() and self._cadence_beat(pos):
+                self._favour_melody(bias, self.lowest, melody)
+            return
+        if onsets or top != self._struck or top not in held:
+            return
+        kind = self._struck_kind
+        held_beats = (self._held_steps + 1) / STEPS_PER_BEAT  # beats since it was struck
+        if not (kind == "cadence" or (kind == "strong" and held_beats >= 1)
+                or (kind == "long" and held_beats >= LONG_BEATS)):
+            return
+        low = self.lowest
+        now = self.model_sounding[low]
+        move = now < 0 or now % 12 != melody % 12
+        target = bias[low, PITCH0 + melody % 12::12].copy()  # as the other rules leave them
+        for k in range(self.n):  # the voices hold; a silent one stays silent
+            bias[k, PITCH0:] = NEG
+            if self.model_sounding[k] >= 0:
+                bias[k, REST] = NEG
+            else:
+                bias[k, HOLD] = NEG
+        if move and kind != "long":
+            # at a phrase end the lowest heard voice may still move to the melody's pitch class
+            bias[low, PITCH0 + melody % 12::12] = target + CADENCE_BASS
+
+    def _favour_melody(self, bias: np.ndarray, k: int, melody: int) -> None:
+        """Voice k favours the melody's pitch class (its pitches there, or holding it)."""
+        bias[k, PITCH0 + melody % 12::12] += CADENCE_BASS
+        now = self.model_sounding[k]
+        if now >= 0 and now % 12 == melody % 12:
+            bias[k, HOLD] += CADENCE_BASS
+
+    def _strong(self, pos: int) -> bool:
+        beat, sub = divmod(pos, STEPS_PER_BEAT)
+        return sub == 0 and (beat == 0 or beat == self._cadence_beat_index())
+
+    def _cadence_beat(self, pos: int) -> bool:
+        beat, sub = divmod(pos, STEPS_PER_BEAT)
+        return sub == 0 and beat == self._cadence_beat_index()
+
+    def _cadence_beat_index(self) -> int:
+        """The last strong beat of a bar: the middle of an even bar of 4 beats or more (beat 3
+        of 4/4), else the downbeat."""
+        bpb = self.settings.timing.beats_per_bar
+        return bpb // 2 if bpb >= 4 and bpb % 2 == 0 else 0
+
+    def _phrase_end(self) -> bool:
+        """Whether this bar ends a 2- or 4-bar phrase: the second of each pair of bars counted
+        from the melody's first downbeat."""
+        return self._bar is not None and self._bar % 2 == 1
 
     def known(self, frame: Frame, pos: int) -> bool:
         """Whether this frame's proposal is ready (a commit would not have to compute)."""
@@ -168,6 +311,51 @@ class Accompanist:
             self._proposals_gen = self.runtime.generation
             self._stale = False
         return self._proposals
+
+    # ------------------------------------------------------------------ register and key
+
+    def _shift_for(self, top: int, onset: bool) -> int:
+        """The register shift for a frame whose top note is `top` (see the module docstring)."""
+        shift = self.shift
+        if top < 0 or not onset:
+            return shift
+        lo, hi = self.runtime.info.human_range
+        if lo <= top - shift <= hi:
+            return shift
+        recent = self._recent
+
+        def fits(s: int) -> int:
+            return sum(1 for p in recent if lo <= p - s <= hi)
+
+        best, best_fit = shift, fits(shift)
+        first, last = math.ceil((top - hi) / 12), math.floor((top - lo) / 12)
+        for s in sorted((12 * m for m in range(first, last + 1)), key=lambda s: abs(s - shift)):
+            fit = fits(s) + 1
+            if fit > best_fit:
+                best, best_fit = s, fit
+        return best
+
+    def _folded(self, pitches: tuple[int, ...], shift: int) -> list[int]:
+        lo, hi = self.runtime.info.human_range
+        return [p - shift if lo <= p - shift <= hi else self._fold(p, shift) for p in pitches]
+
+    def _fold(self, pitch: int, shift: int) -> int:
+        """A human pitch in the model's register: moved by the shift, then by octaves into the
+        human range when it still falls outside (a lone note of a wide tune)."""
+        lo, hi = self.runtime.info.human_range
+        p = pitch - shift
+        if p > hi:
+            p -= 12 * math.ceil((p - hi) / 12)
+        elif p < lo:
+            p += 12 * math.ceil((lo - p) / 12)
+        return min(127, max(0, p))
+
+    def _provisional_key(self, frame: Frame) -> Key | None:
+        """The key before the tracker has one: from what has been played and this frame."""
+        weights = [a + b for a, b in zip(self.tracker.weights, self._key_weights, strict=True)]
+        for p in (*frame.onsets, *frame.held):
+            weights[p % 12] += 1.0
+        return likely_key(weights)
 
     def likely_frames(self, around: int, held: tuple[int, ...]) -> list[Frame]:
         """The frames (onsets, held) a coming boundary is likely to bring, most likely first:
@@ -184,21 +372,42 @@ class Accompanist:
     def likely_onsets(self, around: int, span: int = 12, top: int = 12) -> list[int]:
         """Pitches the human part may start next, most likely first by the model's `lead`:
         its `top` favourites and every pitch within `span` semitones of `around` (the last
-        human note; none: -1), inside the human range the model knows."""
+        human note; none: -1), inside the human range the model knows, as played (moved by
+        the register shift)."""
         lo, hi = self.runtime.info.human_range
+        shift = self.shift
         logits = self._lead_logits[PITCH0 + lo:PITCH0 + hi + 1]
-        ranked = [lo + int(i) for i in np.argsort(-logits, kind="stable")]
+        ranked = [lo + int(i) + shift for i in np.argsort(-logits, kind="stable")]
         near = set(range(around - span, around + span + 1)) if around >= 0 else set()
         favourites = set(ranked[:top])
-        return [p for p in ranked if p in near or p in favourites]
+        return [p for p in ranked if (p in near or p in favourites) and 0 <= p <= 127]
+
+    # ------------------------------------------------------------------ playing a proposal
 
     def commit(self, proposal: Proposal) -> list[NoteChange]:
         """Play a proposal: the note changes (offs before ons) it makes."""
-        tokens, melody, human_onset = proposal
+        tokens, top, human_onset = proposal
         self._stale = True  # what sounds changes: every proposal is stale
-        changes = self._changes(list(tokens))
+        if top >= 0:
+            self.waiting = False
+            self.shift = self._shift_for(top, human_onset)
+        shift = self.shift
+        played = []
+        for k, tok in enumerate(tokens):
+            if tok != HOLD:
+                self.model_sounding[k] = tok - PITCH0 if tok >= PITCH0 else -1
+            if tok >= PITCH0:
+                self.last_pitch[k] = tok - PITCH0
+            if not self.voices[k].enabled:
+                played.append(REST)
+            elif tok >= PITCH0:
+                played.append(tok + shift)
+            else:
+                played.append(tok)
+        self.context = list(tokens)
+        changes = self._changes(played)
         if human_onset or any(c.velocity for c in changes):
-            self.prev = [melody, *self.sounding]
+            self.prev = [top - shift if top >= 0 else -1, *self.model_sounding]
         return changes
 
     def _changes(self, tokens: list[int]) -> list[NoteChange]:
@@ -218,7 +427,7 @@ class Accompanist:
                 if hv:
                     vel = min(127, max(1, vel + self.feel.randint(-hv, hv)))
                 ons.append(NoteChange(k, pitch, vel))
-                self.sounding[k] = self.last_pitch[k] = pitch
+                self.sounding[k] = pitch
             else:
                 tok = REST
             tokens[k] = tok
@@ -231,43 +440,71 @@ class Accompanist:
         """Move the model past this step with its final frame, and prepare the next step."""
         rt = self.runtime
         onsets, held = frame
-        rt.set_human(onsets, held)
-        logits = rt.advance(self.tokens, pos, next_pos)
+        shift = self.shift
+        rt.set_human(self._folded(onsets, shift), self._folded(held, shift))
+        logits = rt.advance(self.context, pos, next_pos)
         self._uniforms = None
         self._lead_logits = logits
         probs = np.exp(logits - logits.max())
         self.onset_probability = float(probs[PITCH0:].sum() / probs.sum())
+        self._follow_melody(frame, pos, next_pos)
         if self.settings.sampling.key_lock == "auto":
             self._track_key(onsets, held, pos)
 
+    def _follow_melody(self, frame: Frame, pos: int, next_pos: int) -> None:
+        """The melody's register, bars and held note, from the step's final frame."""
+        onsets, held = frame
+        top = max(max(onsets, default=-1), max(held, default=-1))
+        if onsets:
+            self._recent.append(max(onsets))
+        if self._bar is None and top >= 0:
+            self._bar = 0 if pos == 0 else -1
+        if top >= 0 and top in onsets:
+            self._struck, self._held_steps = top, 0
+            self._struck_kind = ""
+            if self._strong(pos):
+                self._struck_kind = ("long" if not self._phrase_end() else
+                                     "cadence" if self._cadence_beat(pos) else "strong")
+        elif top >= 0 and top == self._struck and not onsets:
+            self._held_steps += 1
+        else:
+            self._struck = -1
+        if next_pos == 0 and self._bar is not None:
+            self._bar += 1
+
     def _track_key(self, onsets, held, pos: int) -> None:
-        """Collect the human part's pitch classes; update the key once a beat."""
+        """Collect the human part's pitch classes; the first key as soon as there is one, then
+        an update once a beat."""
         weights = self._key_weights
         for p in (*onsets, *held):
             weights[p % 12] += 1.0
-        if pos % STEPS_PER_BEAT != STEPS_PER_BEAT - 1:
-            return
-        self.tracker.add_durations(weights, STEPS_PER_BEAT)
-        self._key_weights = [0.0] * 12
-        key = self.tracker.key()
+        key = self.key
+        if pos % STEPS_PER_BEAT == STEPS_PER_BEAT - 1:
+            self.tracker.add_durations(weights, STEPS_PER_BEAT)
+            self._key_weights = [0.0] * 12
+            key = likely_key(self.tracker.weights)
+        elif key is None and any(weights):
+            key = self._provisional_key(Frame())
         if key != self.key:
             self.key = key
-            self._rebuild_base()
+            self._stale = True
 
     # ------------------------------------------------------------------ takeover and release
 
     def lead_step(self) -> tuple[Frame, list[NoteChange]]:
         """Takeover: sample the human's top-note token from `lead` (in key and in the human
-        range), play it, and give the frame to feed back as the human part."""
+        range, moved to the register the player used), play it, and give the frame to feed back
+        as the human part."""
         logits = self._lead_logits.astype(np.float64) / max(self.settings.sampling.temperature,
                                                            1e-3)
         lo, hi = self.runtime.info.human_range
+        shift = self.shift
         mask = np.full(VOCAB, NEG)
         mask[REST] = 0.0
         if self.lead_pitch >= 0:
             mask[HOLD] = 0.0
         pcs = scale_pitch_classes(*self.key) if self.key else frozenset(range(12))
-        for p in range(lo, hi + 1):
+        for p in range(max(lo, -shift), min(hi, 127 - shift) + 1):
             if p % 12 in pcs:
                 mask[PITCH0 + p] = 0.0
         probs = np.exp(logits + mask - np.max(logits + mask))
@@ -280,7 +517,7 @@ class Accompanist:
             self.lead_pitch = -1
         if token == REST:
             return Frame(), changes
-        self.lead_pitch = token - PITCH0
+        self.lead_pitch = token - PITCH0 + shift
         changes.append(NoteChange(LEAD, self.lead_pitch, self.settings.takeover.velocity))
         return Frame((self.lead_pitch,), ()), changes
 
@@ -293,14 +530,20 @@ class Accompanist:
         return [change]
 
     def release(self, lead: bool = True) -> list[NoteChange]:
-        """Note-offs for every voice that sounds (and the takeover note); voices then rest."""
+        """Note-offs for every voice that sounds (and the takeover note); voices then rest
+        until the melody sounds again."""
         changes = [NoteChange(k, p, 0) for k, p in enumerate(self.sounding) if p >= 0]
         if lead and self.lead_pitch >= 0:
             changes.append(NoteChange(LEAD, self.lead_pitch, 0))
             self.lead_pitch = -1
         self.sounding = [-1] * self.n
+        self.model_sounding = [-1] * self.n
         self.tokens = [REST] * self.n
+        self.context = [REST] * self.n
         self.prev = [-1] * (self.n + 1)
+        self.waiting = True
+        self._bar = None
+        self._struck = -1
         self._stale = True
         return changes
 

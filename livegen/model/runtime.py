@@ -88,7 +88,8 @@ class Runtime:
 
     def accompany(self, pos: int, temperature: float, top_p: float, uniforms: list[float],
                   sounding: list[int], allow_unison: bool = False, avoid_parallels: bool = False,
-                  prev: list[int] | None = None, melody: int = -1) -> list[int]:
+                  prev: list[int] | None = None, melody: int = -1,
+                  audible: list[bool] | None = None, beat: bool = False) -> list[int]:
         """Tokens for every voice at this step, from the state after the previous step, the
         human frame set by `set_human`, and the bias in `self.bias` (see Heads.sample). The
         context base for `pos` was prepared by the previous `advance` (or `reset`); after a
@@ -99,7 +100,8 @@ class Runtime:
         return self.heads.sample(self.base, self.human_idx, self.bias,
                                  1.0 / max(temperature, 1e-3), top_p, uniforms, sounding,
                                  allow_unison, avoid_parallels,
-                                 prev if prev is not None else self._no_prev, melody)
+                                 prev if prev is not None else self._no_prev, melody, audible,
+                                 beat)
 
     def lead_logits(self, pos: int) -> np.ndarray:
         with torch.inference_mode():

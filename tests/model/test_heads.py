@@ -1,11 +1,12 @@
-"""The numpy heads on the critical path against the model file's own scripted methods."""
+"""The numpy heads on the critical path against the model file's own scripted methods, and the
+choice of a step's voices as a frame."""
 
 import numpy as np
 import pytest
 import torch
 
 from livegen.model import modelfile
-from livegen.model.heads import Heads, top_p_sample
+from livegen.model.heads import PARALLEL, Heads, _Rules, strata, top_p_sample
 from livegen.model.runtime import Runtime
 from livegen.model.tokens import HOLD, HUMAN_DIM, PITCH0, REST, VOCAB
 from tests.util import tiny_model
@@ -76,3 +77,44 @@ def test_cuda_request_without_a_gpu_falls_back_to_the_cpu(model, monkeypatch):
     rt = Runtime(model, device="cuda", warmup=1)
     assert rt.device == "cpu"
     assert Runtime(model, device="auto", warmup=1).device == "cpu"
+
+
+def test_each_candidate_draws_from_its_own_stratum():
+    offsets = strata(8, 3)
+    assert (offsets[0] == 0).all()  # candidate 0 is the model's own draw
+    for k in range(3):  # every voice: each candidate in another eighth of [0, 1)
+        assert sorted(offsets[:, k] * 8) == list(range(8))
+    assert len({tuple(row) for row in offsets}) == 8
+
+
+def frame_case(heads: Heads, rng: np.random.Generator):
+    """A step where parallels are easy: every part a perfect interval from another at the last
+    onset, the melody moving up a step, the voices forced to strike within a small span."""
+    base = rng.normal(size=heads.voice_w.shape[2]).astype(np.float32)
+    bias = np.full((3, VOCAB), -np.inf, dtype=np.float32)
+    for k, (lo, hi) in enumerate(((62, 73), (55, 67), (45, 60))):
+        bias[k, PITCH0 + lo:PITCH0 + hi + 1] = 0.0
+    prev = [72, 65, 60, 53]  # melody, alto a fifth below, tenor an octave, bass a fifth lower
+    return base, bias, prev, rng.random(3).tolist()
+
+
+def test_a_frame_with_a_fault_gives_way_to_a_candidate_without(model):
+    net, info = modelfile.load(model)
+    heads = Heads({k: v.numpy() for k, v in net.head_weights().items()}, info.order)
+    rng = np.random.default_rng(0)
+    improved = 0
+    for _ in range(60):
+        base, bias, prev, u = frame_case(heads, rng)
+        args = (base, [74], bias, 1.0, 1.0, u, [65, 60, 53], False, True, prev, 74)
+        own = heads.sample(*args, candidates=1)
+        chosen = heads.sample(*args)
+        assert chosen == heads.sample(*args)  # the same draws, the same frame
+        rules = _Rules([0, 1, 2], heads.order, prev, 74, True, True)
+        fault = rules.fault(own, [t - PITCH0 for t in own])
+        best = rules.fault(chosen, [t - PITCH0 for t in chosen])
+        if fault == 0:
+            assert chosen == own  # the model's own draw plays when it breaks no rule
+        else:
+            assert best <= fault and best < PARALLEL
+            improved += best < fault
+    assert improved >= 5
