@@ -48,12 +48,18 @@ import numpy as np
 from livegen import synth as synth_module
 from livegen.midi.midifile import Part
 from livegen.synth import (
+    _CONTROL,
+    _OFF,
+    _ON,
+    _PANIC,
+    _PROGRAM,
     CLIP_KNEE,
     CONTROL_BLOCK,
     LIMIT_CEILING,
     LIMIT_RELEASE,
     PANIC_FADE,
     SAMPLE_RATE,
+    EventQueue,
     MonitorOutput,
     SynthError,
     _sounddevice,
@@ -183,11 +189,10 @@ def check(spec: str | Path) -> Path:
 # ---- the synth ----------------------------------------------------------------------------------
 
 # Event codes on the queue.
-_ON, _OFF, _PANIC, _PROGRAM, _CONTROL = range(5)
 _CC_VOLUME, _CC_PAN, _CC_SUSTAIN = 7, 10, 64
 
 
-class SoundFontSynth:
+class SoundFontSynth(EventQueue):
     """FluidSynth with one SoundFont; `render(frames)` gives stereo float32 audio, (frames, 2).
 
     Channels are 1-16. Call the control methods from any thread (they only queue); call
@@ -221,32 +226,6 @@ class SoundFontSynth:
         self._fade_blocks = max(1, math.ceil(PANIC_FADE * self.sample_rate / BLOCK))
         self._fading: dict[int, int] = {}  # channel -> blocks left of its panic fade
         self.frames_rendered = 0
-
-    # ---- control, from any thread ---------------------------------------------------------------
-
-    def note_on(self, channel: int, pitch: int, velocity: int = 100) -> None:
-        if velocity <= 0:
-            self.note_off(channel, pitch)
-        else:
-            self._events.append((_ON, _channel(channel), int(pitch) & 0x7F,
-                                 min(127, int(velocity))))
-
-    def note_off(self, channel: int, pitch: int) -> None:
-        self._events.append((_OFF, _channel(channel), int(pitch) & 0x7F))
-
-    def all_off(self, channel: int | None = None) -> None:
-        """Panic: everything (one channel, if given) fades to silence within PANIC_FADE."""
-        self._events.append((_PANIC, 0 if channel is None else _channel(channel)))
-
-    def program(self, channel: int, program: int) -> None:
-        """Select the General MIDI program (0-127) of a channel, from the SoundFont's bank 0."""
-        self._events.append((_PROGRAM, _channel(channel), int(program) & 0x7F))
-
-    def control(self, channel: int, controller: int, value: int) -> None:
-        """A MIDI control change; 120/123 panic the channel and 121 resets it, as in the numpy
-        synth; the others go to FluidSynth (7 volume, 10 pan, 64 sustain, 91 reverb ...)."""
-        self._events.append((_CONTROL, _channel(channel), int(controller) & 0x7F,
-                             int(value) & 0x7F))
 
     def set_volume(self, volume: float) -> None:
         """Master volume, 0..1 (linear gain); ramped over the next block, so it never clicks."""
@@ -383,12 +362,6 @@ class SoundFontSynth:
 def _is_panic(event: tuple[int, ...]) -> bool:
     return event[0] == _PANIC or (event[0] == _CONTROL and event[2] in (120, 123))
 
-
-def _channel(channel: int) -> int:
-    channel = int(channel)
-    if not 1 <= channel <= 16:
-        raise ValueError(f"MIDI channel {channel} is out of range 1-16")
-    return channel
 
 
 # ---- live output ------------------------------------------------------------------------------

@@ -194,7 +194,37 @@ def _release_curve(u: np.ndarray, length: float) -> np.ndarray:
 _ON, _OFF, _PANIC, _PROGRAM, _CONTROL = range(5)
 
 
-class Synth:
+class EventQueue:
+    """The control side every monitor synth shares: MIDI-like calls from any thread only queue
+    an event (`_events`, a deque) that the one rendering thread applies."""
+
+    _events: deque[tuple[int, ...]]
+
+    def note_on(self, channel: int, pitch: int, velocity: int = 100) -> None:
+        if velocity <= 0:
+            self.note_off(channel, pitch)
+        else:
+            self._events.append((_ON, _channel(channel), int(pitch) & 0x7F,
+                                 min(127, int(velocity))))
+
+    def note_off(self, channel: int, pitch: int) -> None:
+        self._events.append((_OFF, _channel(channel), int(pitch) & 0x7F))
+
+    def all_off(self, channel: int | None = None) -> None:
+        """Panic: every voice (of one channel, if given) fades to silence within PANIC_FADE."""
+        self._events.append((_PANIC, 0 if channel is None else _channel(channel)))
+
+    def program(self, channel: int, program: int) -> None:
+        """Pick the channel's General MIDI program (0-127); sounding notes keep theirs."""
+        self._events.append((_PROGRAM, _channel(channel), int(program) & 0x7F))
+
+    def control(self, channel: int, controller: int, value: int) -> None:
+        """A MIDI control change: 7 volume, 10 pan, 64 sustain, 120/123 panic, 121 reset."""
+        self._events.append((_CONTROL, _channel(channel), int(controller) & 0x7F,
+                             int(value) & 0x7F))
+
+
+class Synth(EventQueue):
     """A polyphonic monitor synth; `render(frames)` gives stereo float32 audio, shape (frames, 2).
 
     Channels are 1-16. Call the note methods from any thread; call `render` from one thread only
@@ -221,31 +251,6 @@ class Synth:
         self._index = np.arange(CONTROL_BLOCK, dtype=np.float64)
         self.dropped = 0  # notes not played: too high to sound, or too many fading voices at once
         self.frames_rendered = 0
-
-    # ---- control, from any thread -------------------------------------------------------------
-
-    def note_on(self, channel: int, pitch: int, velocity: int = 100) -> None:
-        if velocity <= 0:
-            self.note_off(channel, pitch)
-        else:
-            self._events.append((_ON, _channel(channel), int(pitch) & 0x7F,
-                                 min(127, int(velocity))))
-
-    def note_off(self, channel: int, pitch: int) -> None:
-        self._events.append((_OFF, _channel(channel), int(pitch) & 0x7F))
-
-    def all_off(self, channel: int | None = None) -> None:
-        """Panic: every voice (of one channel, if given) fades to silence within PANIC_FADE."""
-        self._events.append((_PANIC, 0 if channel is None else _channel(channel)))
-
-    def program(self, channel: int, program: int) -> None:
-        """Pick the channel's timbre by General MIDI program (0-127); sounding notes keep theirs."""
-        self._events.append((_PROGRAM, _channel(channel), int(program) & 0x7F))
-
-    def control(self, channel: int, controller: int, value: int) -> None:
-        """A MIDI control change: 7 volume, 10 pan, 64 sustain, 120/123 panic, 121 reset."""
-        self._events.append((_CONTROL, _channel(channel), int(controller) & 0x7F,
-                             int(value) & 0x7F))
 
     def set_volume(self, volume: float) -> None:
         """Master volume, 0..1 (linear gain); ramped over the next block, so it never clicks."""
