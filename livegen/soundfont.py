@@ -53,16 +53,14 @@ from livegen.synth import (
     _ON,
     _PANIC,
     _PROGRAM,
-    CLIP_KNEE,
     CONTROL_BLOCK,
-    LIMIT_CEILING,
-    LIMIT_RELEASE,
     PANIC_FADE,
     SAMPLE_RATE,
     EventQueue,
     MonitorOutput,
     SynthError,
     _sounddevice,
+    limit_and_clip,
     write_wav,
 )
 
@@ -302,23 +300,7 @@ class SoundFontSynth(EventQueue):
             out *= np.linspace(self._applied_volume, target, n, endpoint=False,
                                dtype=np.float32)[:, None]
             self._applied_volume = target
-        peak = float(np.max(np.abs(out))) if n else 0.0
-        need = LIMIT_CEILING / peak if peak > LIMIT_CEILING else 1.0
-        previous = self._limit_gain
-        if need < previous:
-            gain = need
-        else:
-            recover = 1.0 - math.exp(-n / (LIMIT_RELEASE * self.sample_rate))
-            gain = min(need, previous + (1.0 - previous) * recover)
-        if gain != 1.0 or previous != 1.0:
-            out *= np.linspace(previous, gain, n, dtype=np.float32)[:, None]
-        self._limit_gain = gain
-        magnitude = np.abs(out)
-        over = magnitude > CLIP_KNEE
-        if over.any():
-            bent = CLIP_KNEE + (1.0 - CLIP_KNEE) * np.tanh(
-                (magnitude[over] - CLIP_KNEE) / (1.0 - CLIP_KNEE))
-            out[over] = np.sign(out[over]) * bent
+        self._limit_gain = limit_and_clip(out, self._limit_gain, self.sample_rate)
 
     # ---- events -------------------------------------------------------------------------------
 

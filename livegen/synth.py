@@ -403,26 +403,7 @@ class Synth(EventQueue):
         else:
             out *= np.linspace(self._applied_volume, target, n, endpoint=False)[:, None]
             self._applied_volume = target
-        peak = float(np.max(np.abs(out))) if n else 0.0
-        need = LIMIT_CEILING / peak if peak > LIMIT_CEILING else 1.0
-        previous = self._limit_gain
-        if need < previous:
-            gain = need
-        else:
-            recover = 1.0 - math.exp(-n / (LIMIT_RELEASE * self.sample_rate))
-            gain = min(need, previous + (1.0 - previous) * recover)
-        if gain != 1.0 or previous != 1.0:
-            if gain == previous:
-                out *= gain
-            else:
-                out *= np.linspace(previous, gain, n)[:, None]
-        self._limit_gain = gain
-        magnitude = np.abs(out)
-        over = magnitude > CLIP_KNEE
-        if over.any():
-            bent = CLIP_KNEE + (1.0 - CLIP_KNEE) * np.tanh(
-                (magnitude[over] - CLIP_KNEE) / (1.0 - CLIP_KNEE))
-            out[over] = np.sign(out[over]) * bent
+        self._limit_gain = limit_and_clip(out, self._limit_gain, self.sample_rate)
 
     # ---- events -------------------------------------------------------------------------------
 
@@ -548,6 +529,32 @@ def _cycle(partials: Sequence[float]) -> np.ndarray:
         if amplitude:
             cycle += amplitude * np.sin(k * x)
     return cycle
+
+
+def limit_and_clip(out: np.ndarray, previous: float, sample_rate: int) -> float:
+    """The monitor's output stage, in place on a (frames, 2) block: a limiter that pulls the
+    peak down to LIMIT_CEILING at once and recovers over LIMIT_RELEASE, then a soft clip above
+    CLIP_KNEE. Returns the limiter's gain to carry into the next block."""
+    n = len(out)
+    peak = float(np.max(np.abs(out))) if n else 0.0
+    need = LIMIT_CEILING / peak if peak > LIMIT_CEILING else 1.0
+    if need < previous:
+        gain = need
+    else:
+        recover = 1.0 - math.exp(-n / (LIMIT_RELEASE * sample_rate))
+        gain = min(need, previous + (1.0 - previous) * recover)
+    if gain != 1.0 or previous != 1.0:
+        if gain == previous:
+            out *= gain
+        else:
+            out *= np.linspace(previous, gain, n)[:, None]
+    magnitude = np.abs(out)
+    over = magnitude > CLIP_KNEE
+    if over.any():
+        bent = CLIP_KNEE + (1.0 - CLIP_KNEE) * np.tanh(
+            (magnitude[over] - CLIP_KNEE) / (1.0 - CLIP_KNEE))
+        out[over] = np.sign(out[over]) * bent
+    return gain
 
 
 def _channel(channel: int) -> int:
