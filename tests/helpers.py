@@ -79,3 +79,16 @@ async def until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise _failed(what or predicate, timeout)
         await asyncio.sleep(interval)
+
+
+async def pick(app, pilot, name: str) -> None:
+    """In the panel, open the preset list with `p` and load `name` with Enter."""
+    from livegen.tui.screens import PickScreen
+
+    await pilot.press("p")
+    screen = await until(lambda: isinstance(app.screen, PickScreen) and app.screen,
+                         what="the preset list")
+    index = next(i for i, (label, _) in enumerate(screen.options) if label.split()[0] == name)
+    screen.query_one("OptionList").highlighted = index
+    await pilot.press("enter")
+    await until(lambda: not isinstance(app.screen, PickScreen), what="the list to close")

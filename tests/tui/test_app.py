@@ -38,8 +38,7 @@ from livegen.session import LiveOptions
 from livegen.settings import Settings
 from livegen.tui import LivegenApp
 from livegen.tui.poller import EngineHandle, start_engine
-from livegen.tui.screens import PickScreen
-from tests.helpers import channels_with_cc, left_sounding, until, wait_for
+from tests.helpers import channels_with_cc, left_sounding, pick, until, wait_for
 
 OPTS = LiveOptions(input=None, output=None, midi_api="jack", seed=1)
 SHARED = f"tui-shared-{os.getpid()}"  # JACK client names, so the tester finds the right engine
@@ -155,17 +154,6 @@ async def panel(factory: Callable[[], EngineHandle], own: bool = False,
         await until(lambda: app.status is not None or app.failure, 60, "the first snapshot")
         assert app.failure is None, app.failure
         yield app, pilot
-
-
-async def pick(app: LivegenApp, pilot: Pilot[int], name: str) -> None:
-    """Open the preset list with `p` and load `name` with Enter."""
-    await pilot.press("p")
-    screen = await until(lambda: isinstance(app.screen, PickScreen) and app.screen,
-                         what="the preset list")
-    index = next(i for i, (label, _) in enumerate(screen.options) if label.split()[0] == name)
-    screen.query_one("OptionList").highlighted = index  # type: ignore[attr-defined]
-    await pilot.press("enter")
-    await until(lambda: not isinstance(app.screen, PickScreen), what="the list to close")
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -33,9 +33,9 @@ from livegen.settings import Settings
 from livegen.status import Status, VoiceState
 from livegen.tui import KEYMAP, LivegenApp
 from livegen.tui.keymap import next_key_lock
-from livegen.tui.screens import HelpScreen, PickScreen, PromptScreen
+from livegen.tui.screens import HelpScreen, PromptScreen
 from tests.fakes import FakeEngine
-from tests.helpers import left_sounding, until
+from tests.helpers import left_sounding, pick, until
 
 OPTS = LiveOptions(input=None, output=None, midi_api="jack", seed=1)
 
@@ -131,17 +131,6 @@ async def shown(app: LivegenApp, text: str) -> str:
     """The first message the panel showed that contains `text`, once it is shown."""
     return await until(lambda: next((t for t in app.shown_messages if text in t), None), 5,
                        f"a message with {text!r}; shown: {app.shown_messages}")
-
-
-async def pick(app: LivegenApp, pilot: Pilot[int], name: str) -> None:
-    """Open the preset list with `p` and load `name` with Enter."""
-    await pilot.press("p")
-    screen = await until(lambda: isinstance(app.screen, PickScreen) and app.screen,
-                         what="the preset list")
-    index = next(i for i, (label, _) in enumerate(screen.options) if label.split()[0] == name)
-    screen.query_one("OptionList").highlighted = index  # type: ignore[attr-defined]
-    await pilot.press("enter")
-    await until(lambda: not isinstance(app.screen, PickScreen), what="the list to close")
 
 
 def keyed(control: str) -> tuple[str, str]:
