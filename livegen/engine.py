@@ -26,27 +26,22 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from itertools import islice
 from typing import Any, Protocol
-
-import numpy as np
 
 from livegen.accompanist import Accompanist
 from livegen.collector import QuietCollector
-from livegen.controls import ControlMessage, apply_control, from_cc
+from livegen.controls import ControlMessage
+from livegen.desk import Desk
 from livegen.follow import PlayerRhythm
 from livegen.frames import HUMAN, LEAD, Frame, NoteChange, Proposal
 from livegen.midi.clock import TICK, ClockEvent, Step
 from livegen.midi.inputfilter import InputFilter, Onset
 from livegen.midi.ledger import NoteLedger, note_off_message
-from livegen.midi.recorder import Recorder, RecorderError, new_recording_path
 from livegen.model.runtime import Runtime
-from livegen.model.tokens import HOLD, PITCH0, STEPS_PER_BEAT
-from livegen.paths import user_data
+from livegen.model.tokens import STEPS_PER_BEAT
+from livegen.report import Stats, snapshot
 from livegen.settings import Settings
-from livegen.status import ROLL_KEPT, Drops, RollEvent, Status, VoiceState
-from livegen.tonality import key_name
+from livegen.status import ROLL_KEPT, RollEvent, Status
 from livegen.transport import Transport
 
 POLL_S = 0.0005  # longest sleep between input polls
@@ -64,30 +59,6 @@ class InPort(Protocol):
 
 class OutPort(Protocol):
     def send(self, message: Any) -> Any: ...
-
-
-@dataclass
-class Stats:
-    latency: deque = field(default_factory=lambda: deque(maxlen=100_000))  # onset -> note sent
-    emission: deque = field(default_factory=lambda: deque(maxlen=100_000))  # sent - ideal
-    # the latency of the onsets whose frame was not proposed ahead (computed on arrival)
-    latency_computed: deque = field(default_factory=lambda: deque(maxlen=100_000))
-    shown: dict = field(default_factory=dict)  # percentiles for status, refreshed twice a second
-    shown_at: float = float("-inf")
-    steps: int = 0
-    skipped_steps: int = 0
-    sent: int = 0
-    waited_in_vain: int = 0  # follow windows that ended without a note
-    onsets: int = 0  # human onsets received
-    ticks: int = 0  # MIDI clock ticks received
-    ready: int = 0  # onsets whose frame had been proposed ahead (answered by a lookup)
-    computed: int = 0  # onsets whose frame had to be computed on arrival (a chord, a far leap)
-
-
-def percentile_ms(values, q: float) -> float | None:
-    if not values:
-        return None
-    return float(np.percentile(np.fromiter(values, float), q)) * 1000.0
 
 
 class Engine:
@@ -112,7 +83,7 @@ class Engine:
         self.resolve_at: float | None = None  # when to end them, once the output is back
         self.messages: deque[tuple[int, str]] = deque(maxlen=20)  # (serial, text) to show
         self.message_serial = 0
-        self.controls: deque[ControlMessage] = deque()  # from any thread; deque is thread-safe
+        self.desk = Desk(self)  # controls, MIDI learn, recording
         self.stats = Stats()
         self.stopping = False
         self.transport = Transport(settings.timing, now())
@@ -133,8 +104,6 @@ class Engine:
         self.roll: deque[RollEvent] = deque(maxlen=ROLL_KEPT)
         self.roll_serial = 0
         self.monitors: list = []  # objects with send(message): the monitor synth hears all
-        self.recorder: Recorder | None = None
-        self.learning: str | None = None  # a control waiting for a knob to be moved
         self.collector: QuietCollector | None = None  # while `run` runs
 
     # ------------------------------------------------------------------ the loop
@@ -157,10 +126,10 @@ class Engine:
         """One pass: input, controls, the step machine, scheduled sends, status; then wait."""
         now = self.now()
         self._poll(now)
-        self._apply_controls(now)
+        self.desk.apply(now)
         ccs = self.filter.drain_cc()
         if ccs:
-            self._knobs(ccs)
+            self.desk.knobs(ccs, now)
         if self.transport.link is not None:  # the Link session's tempo, phase, start and stop
             change = self.transport.follow_link(now)
             if change == "stop":
@@ -183,12 +152,7 @@ class Engine:
             self._supervise(now)
         if self.resolve_at is not None and now >= self.resolve_at:
             self._resolve_lost_notes()
-        if self.recorder is not None:
-            try:
-                self.recorder.maybe_flush(now)
-            except RecorderError as exc:  # the music goes on; the recording stops
-                self.note(str(exc))
-                self.recorder = None
+        self.desk.flush(now)
         if now - self.last_status >= self.status_every:
             self.last_status = now
             if self.on_status is not None:
@@ -251,9 +215,9 @@ class Engine:
         for message, t in messages:
             echoes = counters.echo
             event = self.filter.feed(message, t)
-            if (self.recorder is not None and counters.echo == echoes and message
+            if (self.desk.recorder is not None and counters.echo == echoes and message
                     and message[0] & 0xE0 == 0x80):
-                self.recorder.add("human", t, message)
+                self.desk.recorder.add("human", t, message)
             if event is None:
                 continue
             got = True
@@ -288,7 +252,7 @@ class Engine:
 
     def _transport_stop(self) -> None:
         self.transport.stop()
-        self._release_all()
+        self.release_all()
         self.follow_until = None
         self.clicks.clear()
 
@@ -299,7 +263,7 @@ class Engine:
         self.frame = Frame()
         self.transport.start_at(t)
 
-    def _transport_control(self, value: str, now: float) -> None:
+    def transport_control(self, value: str, now: float) -> None:
         """Start or stop the internal transport (the key, OSC, a learned CC). Starting counts
         in first when the preset asks for it, else waits for the player's first note or starts
         at once, as the preset's `start` says; starting while it waits starts at once."""
@@ -430,7 +394,7 @@ class Engine:
         else:
             sent_at = self._send_changes(changes)
             if by_onset and self.onset_at is not None:
-                self._count_latency(sent_at - max(self.onset_at, tr.boundary), ready)
+                self.stats.count_latency(sent_at - max(self.onset_at, tr.boundary), ready)
             elif self.follow_until is None:
                 self.stats.emission.append(sent_at - ideal)
         self.onset_at = None
@@ -458,14 +422,6 @@ class Engine:
         if self.takeover:
             return self.acc.lead_step()
         return frame, []
-
-    def _count_latency(self, latency: float, ready: bool) -> None:
-        self.stats.latency.append(latency)
-        if ready:
-            self.stats.ready += 1
-        else:
-            self.stats.computed += 1
-            self.stats.latency_computed.append(latency)
 
     def _advance(self, now: float, cutoff: float | None = None) -> None:
         """Move past the played step with its final frame: onsets that arrived after it was
@@ -528,8 +484,8 @@ class Engine:
         self.stats.sent += 1
         for monitor in self.monitors:
             monitor.send(message)
-        if self.recorder is not None and message[0] & 0xE0 == 0x80:
-            self.recorder.add(self._track_of(message[0] & 15), t, message)
+        if self.desk.recorder is not None and message[0] & 0xE0 == 0x80:
+            self.desk.recorder.add(self._track_of(message[0] & 15), t, message)
         return t
 
     def _track_of(self, channel0: int) -> str:
@@ -558,7 +514,7 @@ class Engine:
         self._send_changes(self.acc.stop_lead())
         self.note("takeover: the player is back")
 
-    def _release_all(self) -> None:
+    def release_all(self) -> None:
         """Every note off: the accompanist's voices rest, the ledger sends the offs."""
         self.scheduled.clear()
         self.plan = None
@@ -580,106 +536,27 @@ class Engine:
         """Resolve every note: explicit note-offs, then CC64=0, CC123 and CC120; and close
         the recording so the file holds everything played."""
         self.panic()
-        rec = self.recorder
-        if rec is not None:
-            self._record(False, self.now())
-            rec.wait(5.0)  # the final file is written before the process may end
+        self.desk.close(self.now())
 
     # ------------------------------------------------------------------ controls
 
     def control(self, message: ControlMessage) -> None:
         """Queue a control from any thread; the worker applies it on its next pass."""
-        self.controls.append(message)
+        self.desk.queue.append(message)
 
-    def _apply_controls(self, now: float) -> None:
-        while self.controls:
-            m = self.controls.popleft()
-            match m.kind:
-                case "quit":
-                    self.stopping = True
-                case "panic":
-                    self.panic()
-                case "mute":
-                    self._release_all()
-                case "settings":
-                    self._switch_settings(m.value)
-                case "set":
-                    try:
-                        self._switch_settings(apply_control(self.settings, m.name, m.value))
-                    except (KeyError, TypeError, ValueError):
-                        self.note(f"unknown control {m.name!r} ignored")
-                case "learn":
-                    self.learning = m.name
-                    if m.name:
-                        self.note(f"MIDI learn: move a knob for {m.name}")
-                case "record":
-                    self._record(bool(m.value), now)
-                case "model":
-                    self._switch_model(m.value)
-                case "transport":
-                    self._transport_control(str(m.value), now)
-                case "note":
-                    self.note(str(m.value))
-                case _:
-                    self.note(f"unknown control {m.kind!r} ignored")
-
-    def _knobs(self, ccs: dict[tuple[int, int], int]) -> None:
-        """Coalesced CC changes: bind one to the control being learned, or drive the controls
-        the preset's learn map names."""
-        if self.learning is not None:
-            (channel, cc), _ = next(iter(ccs.items()))
-            learn = {k: v for k, v in self.settings.learn.items() if v != self.learning}
-            learn[cc] = self.learning
-            self.note(f"MIDI learn: CC {cc} now drives {self.learning}")
-            self.learning = None
-            self.settings = replace(self.settings, learn=learn)
-            return
-        settings = self.settings
-        for (_, cc), value in ccs.items():
-            control = settings.learn.get(cc)
-            if control == "transport":
-                self._transport_control("start" if from_cc(control, value) else "stop",
-                                        self.now())
-            elif control is not None:
-                settings = apply_control(settings, control, from_cc(control, value))
-        if settings is not self.settings:
-            self._switch_settings(settings)
-
-    def _record(self, on: bool, now: float) -> None:
-        if on and self.recorder is None:
-            try:
-                path = new_recording_path(user_data() / "recordings")
-                rec = Recorder(path, self.settings.timing.bpm,
-                               self.settings.timing.beats_per_bar, now)
-            except RecorderError as exc:
-                self.note(str(exc))
-                return
-            rec.track("human", 1)
-            for v in self.acc.voices:
-                rec.track(v.name, v.channel, v.program)
-            rec.track("takeover", self.settings.takeover.channel)
-            self.recorder = rec
-            self.note(f"recording to {path}")
-        elif not on and self.recorder is not None:
-            rec, self.recorder = self.recorder, None
-            try:
-                self.note(f"recording saved: {rec.close(now)}")
-            except RecorderError as exc:
-                self.note(str(exc))
-
-    def _switch_model(self, path: str) -> None:
+    def switch_model(self, path: str) -> None:
         """Load another model file; on failure the current one stays and the reason is shown."""
         try:
             runtime = Runtime(path, device=self.runtime.device)
         except Exception as exc:
             self.note(str(exc))
             return
-        self._release_all()
+        self.release_all()
         self.runtime = runtime
         self.acc = Accompanist(runtime, self.settings)
         self.note(f"model {runtime.path.name} loaded")
 
-    def _switch_settings(self, settings: Settings) -> None:
+    def switch_settings(self, settings: Settings) -> None:
         """A new preset or a changed control: voices that change channel or go quiet are
         released first, so nothing is left hanging."""
         old = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
@@ -693,7 +570,7 @@ class Engine:
         new = {(v.name, v.channel, v.enabled) for v in self.acc.voices}
         new.add(("lead", settings.takeover.channel, True))
         if old != new:
-            self._release_all()
+            self.release_all()
         for v in self.acc.voices:
             if v.enabled:
                 self.ledger.use_channel(v.channel)
@@ -719,7 +596,7 @@ class Engine:
             self.note(event.message)
             if event.kind in ("vanished", "error"):
                 self.filter.reset()
-                self._release_all()
+                self.release_all()
             elif name == "out" and self.unresolved:
                 self.resolve_at = now + RECONNECT_GRACE_S
 
@@ -737,58 +614,6 @@ class Engine:
         self.message_serial += 1
         self.messages.append((self.message_serial, text))
 
-    def _shown_percentiles(self, now: float) -> dict:
-        """Latency figures over the last 1000 samples, recomputed at most twice a second so
-        the status snapshot stays cheap for the worker."""
-        st = self.stats
-        if now - st.shown_at >= 0.5:
-            st.shown_at = now
-            lat = list(islice(reversed(st.latency), 1000))
-            emi = list(islice(reversed(st.emission), 1000))
-            st.shown = {"latency_p50_ms": percentile_ms(lat, 50),
-                        "latency_p99_ms": percentile_ms(lat, 99),
-                        "emission_p99_ms": percentile_ms(emi, 99)}
-        return st.shown
-
-    def drops(self) -> Drops:
-        c = self.filter.counters
-        return Drops(queue=c.dropped_queue, malformed=c.malformed, sysex=c.sysex,
-                     sensing=c.sensing, echo=c.echo, skipped_steps=self.stats.skipped_steps,
-                     missed_ticks=getattr(self.transport.follower, "missed_ticks", 0))
-
-    def _coming(self) -> tuple[list[tuple[int, int]], int | None]:
-        """The voices proposed for the step about to be played, and the melody note the model
-        expects there, for the panel's plan lane."""
-        tr = self.transport
-        plan: list[tuple[int, int]] = []
-        if self.preview is not None and self.preview[0] == tr.step and not tr.emitted:
-            for k, token in enumerate(self.preview[1].tokens):
-                if token >= PITCH0:
-                    plan.append((k, token - PITCH0))
-                elif token == HOLD and self.acc.sounding[k] >= 0:
-                    plan.append((k, self.acc.sounding[k]))
-        expected = None
-        if tr.running and self.acc.onset_probability >= 0.5:
-            likely = self.acc.likely_onsets(self.last_human)
-            expected = likely[0] if likely else None
-        return plan, expected
-
     def status(self, now: float | None = None) -> Status:
-        """A snapshot of everything a UI shows; changes nothing."""
-        now = self.now() if now is None else now
-        tr = self.transport
-        bar_len = self.settings.timing.beats_per_bar * STEPS_PER_BEAT
-        plan, expected = self._coming()
-        return Status(
-            time=now, preset=self.settings.name, running=tr.running,
-            armed=tr.armed or bool(self.clicks),
-            clock=self.settings.timing.clock, bpm=tr.bpm, step=tr.step,
-            bar=tr.step // bar_len + 1, beat=(tr.step % bar_len) // STEPS_PER_BEAT + 1,
-            key=key_name(*self.acc.key) if self.acc.key else None, takeover=self.takeover,
-            settings=self.settings, sounding=sorted(self.ledger.sounding()),
-            **self._shown_percentiles(now), drops=self.drops(), ports=dict(self.port_state),
-            messages=list(self.messages), recent=list(self.roll),
-            voices=[VoiceState(v.name, v.enabled, v.channel) for v in self.acc.voices],
-            recording=str(self.recorder.path) if self.recorder else None,
-            learning=self.learning, learn=dict(self.settings.learn), plan=plan,
-            expected=expected)
+        """A snapshot of everything a UI shows; changes nothing (livegen.report)."""
+        return snapshot(self, self.now() if now is None else now)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from livegen.engine import Engine
 from livegen.paths import model_path
+from livegen.report import drops
 from livegen.settings import Settings
 from livegen.status import Status
 
@@ -133,7 +134,7 @@ def write_stats(engine: Engine, path: str) -> None:
             "waited_in_vain": engine.stats.waited_in_vain,
             "onsets": engine.stats.onsets, "ticks": engine.stats.ticks,
             "steps": engine.stats.steps, "skipped_steps": engine.stats.skipped_steps,
-            "drops": vars(engine.drops())}
+            "drops": vars(drops(engine))}
     Path(path).write_text(json.dumps(data))
 
 
