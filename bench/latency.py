@@ -15,7 +15,7 @@
 
 It also prints how many onsets and clock ticks reached the engine, the follow windows that
 ended without a note, and how many onsets found their frame proposed ahead (see
-Engine._maybe_propose) against those computed on arrival, with the latter's own figures.
+Engine._propose_ahead) against those computed on arrival, with the latter's own figures.
 
 Transport losses: without `--realtime`, jackd and its clients' process threads run with normal
 scheduling. Measured here with the TUI attached, the clients then miss JACK cycles on the two
@@ -27,6 +27,10 @@ lost in any mode. The latency figures are the engine's either way; the losses ar
 transport's.
 
 Needs jackd (Debian's jackd2) and, for the TUI modes, tmux. Prints p50/p99/p99.9.
+
+The same latency as a separate listening client hears it on the transport, against a Python
+echo client's floor in the same run, with OSC active and on a Link clock as well:
+`python bench/external.py` (see its docstring).
 """
 
 from __future__ import annotations
