@@ -47,6 +47,26 @@ frame alone, so every proposal of a step gives the same notes for the same frame
   the same way from that beat on (the lowest heard voice may still move to the melody's pitch
   class, once); in any other bar, a note struck on a strong beat and held `LONG_BEATS` beats
   settles them too, and the lowest voice holds as well.
+- **The left-hand chord.** A frame's `chord` (the pitch classes held in the chord zone,
+  livegen/midi/inputfilter.py) fixes the harmony. On a beat (the first step of each beat) a
+  voice may only sound the chord's pitch classes: its other pitches are masked, and so is
+  holding a note outside the chord into the beat. On the steps between the beats the chord's
+  pitch classes and, as passing tones, the key's scale (the locked or tracked key, less the
+  pitch classes that clash with a melody note outside it, as above) are allowed, and a voice
+  may hold a note that is in either; with key lock "off" those steps are free. The chord's
+  pitch classes are allowed even where the key would mask them (a chromatic chord is the
+  player's choice). On a beat a chord tone a minor second or major seventh from the melody
+  (what the frame sampler counts as a clash) starts no note while two other chord tones
+  remain: as the resolution of a suspension, it is not doubled against it; a voice already
+  sounding it may hold. On a beat the lowest heard voice favours the chord's bass, the pitch class
+  of its lowest key as played (`CHORD_BASS` on the logits, and on holding it): a preference, so
+  an inversion in the voices stays possible. A chord of one pitch class (a single left-hand
+  key, or the first key of a chord rolled across a step's boundary) is a bass note, not a
+  harmony: the voices keep the key's rules, and on a beat the lowest heard voice favours it
+  (allowed even outside the key). A chord changed under a settled (held) melody note
+  moves the voices that sound outside it; the others keep holding. With key lock "auto" the
+  chord's pitch classes count for the key as the melody's do. Voices still wait for the melody
+  (a chord alone does not start them) and stay under it. Without a chord nothing changes.
 """
 
 from __future__ import annotations
@@ -59,6 +79,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livegen.frames import LEAD, Frame, NoteChange, Proposal
+from livegen.model.heads import CLASH_INTERVALS
 from livegen.model.runtime import Runtime
 from livegen.model.tokens import HOLD, PITCH0, REST, STEPS_PER_BEAT, VOCAB
 from livegen.settings import DEFAULT_PROGRAMS, Settings
@@ -70,6 +91,8 @@ RECENT = 8  # melody onsets that decide the register shift
 CADENCE_BASS = 3.0  # logit bonus of the melody's pitch class for the lowest heard voice
 LONG_BEATS = 1  # a melody note struck on a strong beat and held this long settles the voices
 CLASH_STEPS = (1, 6, 11)  # pitch-class distances masked around a melody note outside the key
+CHORD_BASS = 3.0  # logit bonus of the chord's bass pitch class for the lowest heard voice
+CHORD_BASES_KEPT = 2048  # chord biases kept (a few kB each) before the cache starts over
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,10 @@ class Accompanist:
         self._key_weights = [0.0] * 12  # human pitch classes since the last key update
         # the bias that changes only with the settings, the register and the key (`_base`)
         self._bases: dict[tuple[int, Key | None, int], np.ndarray] = {}
+        # the same with a left-hand chord, by (shift, key, melody pc, chord, on a beat): the
+        # bias and the pitch classes a voice may sound (None: any) (`_chord_base`)
+        self._chord_bases: dict[tuple, tuple[np.ndarray, frozenset[int] | None]] = {}
+        self.chord: tuple[int, ...] = ()  # the chord of the last step advanced past
         self.tracker = KeyTracker(half_life_beats=16.0)
         self.key: Key | None = None
         # the step's uniform draws for sampling, drawn at its first proposal: every proposal
@@ -153,6 +180,7 @@ class Accompanist:
         if lock == "auto":
             self.key = likely_key(self.tracker.weights)
         self._bases.clear()
+        self._chord_bases.clear()
         self._stale = True
 
     def _base(self, shift: int, key: Key | None, melody_pc: int) -> np.ndarray:
@@ -189,6 +217,64 @@ class Accompanist:
         self._bases[(shift, key, melody_pc)] = self._bases[asked] = base
         return base
 
+    def _chord_base(self, shift: int, key: Key | None, melody_pc: int,
+                    chord: tuple[int, ...], beat: bool) -> tuple[np.ndarray, frozenset[int] | None]:
+        """The bias of `_base` with a left-hand chord instead of the key lock (module
+        docstring), and the pitch classes a voice may sound at this step (None: any). Kept per
+        (shift, key, melody pitch class, chord, on a beat)."""
+        asked = (shift, key, melody_pc, chord, beat)
+        known = self._chord_bases.get(asked)
+        if known is not None:
+            return known
+        if len(chord) == 1:  # a bass note: the key's rules, and the lowest voice favours it
+            base = self._base(shift, key, melody_pc)
+            if beat:
+                base = base.copy()
+                low, at = self.lowest, slice(PITCH0 + chord[0], None, 12)
+                base[low, at] = self._base(shift, None, -1)[low, at] + CHORD_BASS
+            known = self._chord_bases[asked] = (base, None)
+            return known
+        clash: set[int] = set()
+        if beat:
+            key = None  # a beat has the chord alone
+            if melody_pc >= 0:
+                clash = {(melody_pc + d) % 12 for d in CLASH_INTERVALS} & set(chord)
+                if len(set(chord) - clash) < 2:
+                    clash = set()
+            if not clash:
+                melody_pc = -1  # the same bias as no melody
+        else:
+            if self.settings.sampling.key_lock == "off":
+                key = None  # with no lock the steps between the beats are free
+            if key is None or melody_pc in scale_pitch_classes(*key):
+                melody_pc = -1  # the same bias as no melody
+        known = self._chord_bases.get((shift, key, melody_pc, chord, beat))
+        if known is not None:
+            self._chord_bases[asked] = known
+            return known
+        allowed: frozenset[int] | None = frozenset(chord)
+        if not beat:
+            if key is None:
+                allowed = None
+            else:
+                scale = scale_pitch_classes(*key)
+                if melody_pc >= 0:
+                    scale = scale - {(melody_pc + d) % 12 for d in CLASH_STEPS}
+                allowed = allowed | scale
+        base = self._base(shift, None, -1).copy()  # density and ranges, no key
+        if allowed is not None:
+            for pc in set(range(12)) - allowed:
+                base[:, PITCH0 + pc::12] = NEG
+        for pc in clash:  # chord tones that would start a clash with the melody
+            base[:, PITCH0 + pc::12] = NEG
+        if beat:
+            base[self.lowest, PITCH0 + chord[0]::12] += CHORD_BASS
+        known = (base, allowed)
+        if len(self._chord_bases) >= CHORD_BASES_KEPT:  # a long session of many chords
+            self._chord_bases.clear()
+        self._chord_bases[(shift, key, melody_pc, chord, beat)] = self._chord_bases[asked] = known
+        return known
+
     # ------------------------------------------------------------------ the critical path
 
     def emit(self, frame: Frame, pos: int) -> list[NoteChange]:
@@ -205,7 +291,7 @@ class Accompanist:
         known = cache.get(key)
         if known is not None:
             return known
-        onsets, held = frame
+        onsets, held, chord = frame
         top = max(max(onsets, default=-1), max(held, default=-1))
         if top < 0 and self.waiting:  # no melody yet: the voices wait for it
             proposal = Proposal([REST] * self.n, -1, False)
@@ -219,7 +305,21 @@ class Accompanist:
         lock_key = self.key
         if lock_key is None and top >= 0 and self.settings.sampling.key_lock == "auto":
             lock_key = self._provisional_key(frame)
-        np.copyto(bias, self._base(shift, lock_key, top % 12 if top >= 0 else -1))
+        allowed: frozenset[int] | None = None
+        if chord:
+            beat = pos % STEPS_PER_BEAT == 0
+            base, allowed = self._chord_base(shift, lock_key, top % 12 if top >= 0 else -1,
+                                             chord, beat)
+            np.copyto(bias, base)
+            if allowed is not None:
+                for k, now in enumerate(self.model_sounding):
+                    if now >= 0 and now % 12 not in allowed:
+                        bias[k, HOLD] = NEG  # no holding a note outside the harmony
+            low = self.model_sounding[self.lowest]
+            if beat and low >= 0 and low % 12 == chord[0]:
+                bias[self.lowest, HOLD] += CHORD_BASS
+        else:
+            np.copyto(bias, self._base(shift, lock_key, top % 12 if top >= 0 else -1))
         leap = self.settings.sampling.max_leap
         for k in range(self.n):
             if self.model_sounding[k] < 0:
@@ -235,7 +335,7 @@ class Accompanist:
             if high < 127:
                 bias[k, PITCH0 + max(high, -1) + 1:] = NEG
         if melody >= 0 and (self._struck >= 0 or self._phrase_end()):
-            self._cadence(bias, frame, pos, top, melody)
+            self._cadence(bias, frame, pos, top, melody, allowed)
         s = self.settings.sampling
         if self._uniforms is None:
             self._uniforms = self.rng.random(self.n).tolist()
@@ -246,9 +346,11 @@ class Accompanist:
         self._cache()[key] = proposal  # (after a jump, accompany prepared a new base)
         return proposal
 
-    def _cadence(self, bias: np.ndarray, frame: Frame, pos: int, top: int, melody: int) -> None:
-        """The cadence rules of the module's docstring, on the bias of this step."""
-        onsets, held = frame
+    def _cadence(self, bias: np.ndarray, frame: Frame, pos: int, top: int, melody: int,
+                 allowed: frozenset[int] | None = None) -> None:
+        """The cadence rules of the module's docstring, on the bias of this step; `allowed`:
+        the pitch classes a left-hand chord lets a voice sound (None: any)."""
+        onsets, held = frame.onsets, frame.held
         if top in onsets:
             if self._phrase_end() and self._cadence_beat(pos):
                 self._favour_melody(bias, self.lowest, melody)
@@ -265,8 +367,11 @@ class Accompanist:
         move = now < 0 or now % 12 != melody % 12
         target = bias[low, PITCH0 + melody % 12::12].copy()  # as the other rules leave them
         for k in range(self.n):  # the voices hold; a silent one stays silent
+            sounds = self.model_sounding[k]
+            if allowed is not None and sounds >= 0 and sounds % 12 not in allowed:
+                continue  # the left hand changed the chord under the note: this voice moves
             bias[k, PITCH0:] = NEG
-            if self.model_sounding[k] >= 0:
+            if sounds >= 0:
                 bias[k, REST] = NEG
             else:
                 bias[k, HOLD] = NEG
@@ -353,20 +458,26 @@ class Accompanist:
     def _provisional_key(self, frame: Frame) -> Key | None:
         """The key before the tracker has one: from what has been played and this frame."""
         weights = [a + b for a, b in zip(self.tracker.weights, self._key_weights, strict=True)]
-        for p in (*frame.onsets, *frame.held):
+        for p in (*frame.onsets, *frame.held, *frame.chord):
             weights[p % 12] += 1.0
         return likely_key(weights)
 
-    def likely_frames(self, around: int, held: tuple[int, ...]) -> list[Frame]:
-        """The frames (onsets, held) a coming boundary is likely to bring, most likely first:
-        one new note (`likely_onsets` around the last human note `around`), with the notes
-        held now kept, or all released (a melody played legato or detached)."""
-        frames: list[Frame] = []
+    def likely_frames(self, around: int, held: tuple[int, ...],
+                      chord: tuple[int, ...] | None = None) -> list[Frame]:
+        """The frames (onsets, held, chord) a coming boundary is likely to bring, most likely
+        first: one new note (`likely_onsets` around the last human note `around`), with the
+        notes held now kept, or all released (a melody played legato or detached). `chord`:
+        the left-hand chord held now; None takes the chord of the last step advanced past (a
+        chord is usually still held at the next step). With a chord, the frame with no new
+        note and that chord comes first."""
+        if chord is None:
+            chord = self.chord
+        frames: list[Frame] = [Frame((), held, chord)] if chord else []
         for p in self.likely_onsets(around):
             kept = tuple(h for h in held if h != p)
-            frames.append(Frame((p,), kept))
+            frames.append(Frame((p,), kept, chord))
             if kept:
-                frames.append(Frame((p,), ()))
+                frames.append(Frame((p,), (), chord))
         return frames
 
     def likely_onsets(self, around: int, span: int = 12, top: int = 12) -> list[int]:
@@ -439,7 +550,8 @@ class Accompanist:
     def advance(self, frame: Frame, pos: int, next_pos: int) -> None:
         """Move the model past this step with its final frame, and prepare the next step."""
         rt = self.runtime
-        onsets, held = frame
+        onsets, held, chord = frame
+        self.chord = chord
         shift = self.shift
         rt.set_human(self._folded(onsets, shift), self._folded(held, shift))
         logits = rt.advance(self.context, pos, next_pos)
@@ -449,11 +561,11 @@ class Accompanist:
         self.onset_probability = float(probs[PITCH0:].sum() / probs.sum())
         self._follow_melody(frame, pos, next_pos)
         if self.settings.sampling.key_lock == "auto":
-            self._track_key(onsets, held, pos)
+            self._track_key(onsets, held, pos, chord)
 
     def _follow_melody(self, frame: Frame, pos: int, next_pos: int) -> None:
         """The melody's register, bars and held note, from the step's final frame."""
-        onsets, held = frame
+        onsets, held = frame.onsets, frame.held
         top = max(max(onsets, default=-1), max(held, default=-1))
         if onsets:
             self._recent.append(max(onsets))
@@ -472,11 +584,11 @@ class Accompanist:
         if next_pos == 0 and self._bar is not None:
             self._bar += 1
 
-    def _track_key(self, onsets, held, pos: int) -> None:
-        """Collect the human part's pitch classes; the first key as soon as there is one, then
-        an update once a beat."""
+    def _track_key(self, onsets, held, pos: int, chord: tuple[int, ...] = ()) -> None:
+        """Collect the human part's pitch classes (the left-hand chord's too); the first key as
+        soon as there is one, then an update once a beat."""
         weights = self._key_weights
-        for p in (*onsets, *held):
+        for p in (*onsets, *held, *chord):
             weights[p % 12] += 1.0
         key = self.key
         if pos % STEPS_PER_BEAT == STEPS_PER_BEAT - 1:
@@ -544,6 +656,7 @@ class Accompanist:
         self.waiting = True
         self._bar = None
         self._struck = -1
+        self.chord = ()
         self._stale = True
         return changes
 

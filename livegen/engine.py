@@ -327,7 +327,8 @@ class Engine:
 
     def _frame_now(self) -> Frame:
         onsets = self.filter.peek_onsets()
-        return Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))))
+        return Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))),
+                     self.filter.chord(self.now()))
 
     def _propose_ahead(self, now: float, boundary: float) -> None:
         """Before a boundary, propose the step's voices ahead, one frame per call (input is
@@ -349,7 +350,7 @@ class Engine:
         if boundary - now < PROPOSE_S:
             return
         if self.plan is None:
-            self.plan = (self.acc.likely_frames(self.last_human, frame.held)
+            self.plan = (self.acc.likely_frames(self.last_human, frame.held, frame.chord)
                          if self.plan_ahead else [])
         while self.plan:
             likely = self.plan.pop(0)
@@ -404,9 +405,11 @@ class Engine:
 
     def _take_frame(self) -> tuple[Frame, list[NoteChange]]:
         """The player's frame for this step; in takeover, the model's own melody's frame and
-        its note changes. Counts silence towards takeover."""
+        its note changes, under the player's left-hand chord. Counts silence towards takeover
+        (a left-hand chord alone is silence: the model may take the melody over it)."""
         onsets = self.filter.take_onsets(float("inf"))
-        frame = Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))))
+        frame = Frame(tuple(onsets), tuple(sorted(self.filter.held() - set(onsets))),
+                      self.filter.chord(self.now()))
         if onsets:
             self.silent_steps = 0
             if self.takeover:
@@ -420,7 +423,8 @@ class Engine:
             self.takeover = True
             self.note(f"takeover: no melody for {to.bars} bars, the model plays it")
         if self.takeover:
-            return self.acc.lead_step()
+            lead, changes = self.acc.lead_step()
+            return (lead._replace(chord=frame.chord) if frame.chord else lead), changes
         return frame, []
 
     def _advance(self, now: float, cutoff: float | None = None) -> None:
@@ -431,7 +435,7 @@ class Engine:
         frame = self.frame
         if late:
             frame = Frame(tuple(sorted(set(frame.onsets) | set(late))),
-                          tuple(p for p in frame.held if p not in late))
+                          tuple(p for p in frame.held if p not in late), frame.chord)
             if not self.filter.peek_onsets():
                 self.onset_at = None
         self.acc.advance(frame, tr.pos(tr.step), tr.pos(tr.step + 1))
@@ -442,7 +446,7 @@ class Engine:
 
     def _skip_step(self, now: float) -> None:
         self.stats.skipped_steps += 1
-        self.frame = Frame((), tuple(sorted(self.filter.held())))
+        self.frame = Frame((), tuple(sorted(self.filter.held())), self.filter.chord(now))
         self.transport.emitted = True
         self._advance(now)
 

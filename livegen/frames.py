@@ -1,8 +1,12 @@
 """The values that travel on the hot path (docs/ARCHITECTURE.md, "The hot path").
 
 A `Frame` is what the human part does at one step: the pitches that start there and the pitches
-still held from before. A `Proposal` is the voices' answer to one frame, computed (maybe ahead of
-time) without changing what sounds; committing it gives the `NoteChange`s that go out.
+still held from before, and the left-hand chord (the chord zone, `InputSettings.chord_zone`):
+its pitch classes, the lowest key's first (the chord as played, its bass), then the others
+ascending; empty when no chord is held. The chord is part of the frame, so a proposal is cached
+for the chord it was computed under. A `Proposal` is the voices' answer to one frame, computed
+(maybe ahead of time) without changing what sounds; committing it gives the `NoteChange`s that
+go out.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ HUMAN = -2  # the player's part in the piano roll
 class Frame(NamedTuple):
     onsets: tuple[int, ...] = ()
     held: tuple[int, ...] = ()
+    chord: tuple[int, ...] = ()  # left-hand chord: pitch classes, its lowest key's first
 
     @classmethod
-    def of(cls, onsets, held) -> Frame:
-        return cls(tuple(onsets), tuple(held))
+    def of(cls, onsets, held, chord=()) -> Frame:
+        return cls(tuple(onsets), tuple(held), tuple(chord))
 
 
 class Proposal(NamedTuple):

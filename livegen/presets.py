@@ -15,7 +15,9 @@ Schema (every key is optional unless noted; an omitted key keeps the `Settings` 
     high = 74
     velocity = 80                 # 1..127
     [input]     channel (1..16; omitted = every channel), mode ("all"|"skyline"|"split"),
-                split (0..127)
+                split (0..127), chord_zone ("off" | a note such as "C4" (= 60, middle C) or
+                "F#3" | a MIDI note number 1..127; stored as the number, "off" as no key:
+                the keys below it are the left-hand chord, livegen/midi/inputfilter.py)
     [sampling]  temperature (above 0, at most 5), top_p (above 0, at most 1), density (-1..1),
                 key_lock ("off" | "auto" | a key such as "C major", "F# minor", "Bb", "Am";
                 stored in the canonical spelling of `livegen.tonality.key_name`), max_leap (1..24),
@@ -268,6 +270,35 @@ def _key_lock(value: Any) -> str:
     return key_name(tonic, mode)
 
 
+_NOTE = re.compile(r"([A-Ga-g])([#♯b♭]?)(-?[0-9])")
+_ACCIDENTAL = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+_ZONE_ALLOWED = ('"off", a note such as "C4" (middle C) or "F#3", '
+                 "or a MIDI note number from 1 to 127")
+
+
+def _chord_zone(value: Any) -> int | None:
+    """The chord zone's split point: "off" (None), a note name in scientific pitch notation
+    (C4 = 60, as `livegen.tonality.note_label` writes it) or a MIDI note number."""
+    if isinstance(value, str):
+        if value.strip().lower() == "off":
+            return None
+        note = _NOTE.fullmatch(value.strip())
+        if note is None:
+            raise _Bad("is not a note", _ZONE_ALLOWED)
+        letter, accidental, octave = note.groups()
+        pitch = 12 * (int(octave) + 1) + parse_key(letter)[0] + _ACCIDENTAL[accidental]
+        if not 1 <= pitch <= 127:
+            raise _Bad(f"is MIDI note {pitch}, out of range", _ZONE_ALLOWED)
+        return pitch
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"is {_kind(value)}, not a note", _ZONE_ALLOWED)
+    if not isinstance(value, int):
+        raise _Bad("is not a whole number", _ZONE_ALLOWED)
+    if not 1 <= value <= 127:
+        raise _Bad("is out of range", _ZONE_ALLOWED)
+    return value
+
+
 _MIDI = _num(0, 127, whole=True)
 _CHANNEL = _num(1, 16, whole=True)
 _VELOCITY = _num(1, 127, whole=True)
@@ -284,7 +315,12 @@ _VOICE_RULES: dict[str, Callable[[Any], Any]] = {
 _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "input": (
         InputSettings,
-        {"channel": _CHANNEL, "mode": _choice("all", "skyline", "split"), "split": _MIDI},
+        {
+            "channel": _CHANNEL,
+            "mode": _choice("all", "skyline", "split"),
+            "split": _MIDI,
+            "chord_zone": _chord_zone,
+        },
     ),
     "sampling": (
         SamplingSettings,

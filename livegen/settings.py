@@ -35,6 +35,10 @@ class InputSettings:
     channel: int | None = None  # 1..16, or None for every channel
     mode: InputMode = "all"  # all notes, top note only ("skyline"), or the notes above `split`
     split: int = 60  # with mode "split": notes at or above this pitch are the human part
+    # left-hand chord zone: keys below this pitch (on the input channel) are never melody;
+    # the pitch classes held there fix the harmony the voices use (livegen/accompanist.py).
+    # None: off, every key may be melody
+    chord_zone: int | None = None
 
 
 @dataclass

@@ -692,3 +692,28 @@ def test_fuzzed_presets_load_or_raise_preset_error(tmp_path: Path, no_user_prese
         save_preset(settings, tmp_path / "again.toml")  # what loads also saves and reloads
         assert load_preset(tmp_path / "again.toml") == settings
     assert loaded > 20 and failed > 200  # both paths were exercised
+
+
+# ----------------------------------------------------------------------- the chord zone
+
+
+@pytest.mark.parametrize(
+    ("written", "zone"),
+    [('"C4"', 60), ('"F#3"', 54), ('"Bb2"', 46), ('"c5"', 72), ("48", 48), ('"off"', None)],
+)
+def test_chord_zone_reads_a_note_a_number_or_off_and_round_trips(
+    tmp_path: Path, written: str, zone: int | None
+) -> None:
+    settings = load_preset(write(tmp_path, GOOD + f"\n[input]\nchord_zone = {written}\n"))
+    assert settings.input.chord_zone == zone
+    save_preset(settings, tmp_path / "again.toml")
+    assert load_preset(tmp_path / "again.toml") == settings
+    assert load_preset(write(tmp_path, GOOD)).input.chord_zone is None  # omitted: off
+
+
+@pytest.mark.parametrize("bad", ['"H4"', '"C"', '"middle C"', "0", "128", "60.5", "true", '"G#9"'])
+def test_a_bad_chord_zone_is_one_sentence_naming_the_key(tmp_path: Path, bad: str) -> None:
+    text = GOOD + f"\n[input]\nchord_zone = {bad}\n"
+    error = error_for(tmp_path, text)
+    assert_points_at(error, tmp_path / "mine.toml", line_of(text, "chord_zone"), "input.chord_zone")
+    assert '"C4"' in str(error) and '"off"' in str(error)  # says what is allowed

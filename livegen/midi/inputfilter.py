@@ -8,6 +8,8 @@ delivers them (a list of byte values) with the time they arrived, and:
   beat clock, Start, Stop, Continue and Song Position Pointer; everything else returns None;
 - keeps the human part's sounding keys (with the sustain pedal), so that the engine can ask per
   step for the onsets since the last step (``take_onsets``) and the held set (``held``);
+- with a chord zone (``InputSettings.chord_zone``), keeps the left-hand chord apart from the
+  melody: ``chord`` gives the pitch classes held below the split point (rules below);
 - coalesces control changes: ``drain_cc`` gives the latest value of each (channel, cc) that
   changed since the last drain (for MIDI learn);
 - drops and counts what it must not act on: SysEx, active sensing, malformed messages, and the
@@ -60,6 +62,18 @@ Decisions where the design is silent:
   new onset. Per step, ``take_onsets`` gives only the highest onset.
 - A note-on for a key that is already down is a new onset (re-strike); a note-off for a key
   that is not down is ignored.
+- The chord zone (the left hand; README, "Presets"): on the accepted channels, a key below
+  ``chord_zone`` never starts an onset and is never in ``held``, whatever the mode (skyline
+  ignores it, and with mode "split" too the chord zone is taken first), nor is it counted as
+  filtered. The keys held there, down or under the pedal, are the chord: ``chord`` gives their
+  pitch classes, the lowest key's first (the chord's bass as played, which the accompanist's
+  lowest voice favours), then the others ascending, so two voicings with the same bass are the
+  same chord. A hand lifted between two chords must not leave the voices without a harmony for
+  a step: when the zone's last key is released, the chord it held (the keys released within
+  ``CHORD_SPREAD_S`` of the last one, so a staggered release keeps the whole chord) is kept for
+  ``CHORD_HOLD_S``, or until a key is pressed in the zone, which starts the next chord at once.
+  A key held alone is a chord of one pitch class, which the accompanist takes as a bass note.
+  All Notes Off and All Sound Off drop the chord without keeping it.
 - Program change, aftertouch, pitch bend, MTC quarter frame, song select, tune request and
   system reset are valid and ignored (counted as ``ignored``).
 """
@@ -80,6 +94,9 @@ LOOP_S = 0.010  # an exact echo arrives within this of what we sent
 LOOP_PROOF = 3  # the loop score at which a loop counts as seen
 LOOP_SCORE_MAX = 8
 
+CHORD_HOLD_S = 0.3  # the left-hand chord is kept this long after its last key is released
+CHORD_SPREAD_S = 0.1  # keys released within this before the zone's last one are its chord
+
 _NOTE_ON = 1 << 20  # echo keys: kind << 20 | channel << 14 | data1 << 7 | data2 (CC value)
 _NOTE_OFF = 2 << 20
 _CC = 3 << 20
@@ -87,6 +104,15 @@ _KIND = 3 << 20  # the kind's bits of an echo key
 
 _CLOCK_KINDS = {0xF8: TICK, 0xFA: START, 0xFB: CONTINUE, 0xFC: STOP}
 _IGNORED_SYSTEM_LENGTHS = {0xF1: 2, 0xF3: 2, 0xF6: 1, 0xFF: 1}
+
+
+def _chord_of(keys: Sequence[int]) -> tuple[int, ...]:
+    """The chord of some keys: their pitch classes, the lowest key's first, then ascending."""
+    if not keys:
+        return ()
+    pitches = [k & 127 for k in keys]
+    bass = min(pitches) % 12
+    return (bass, *sorted({p % 12 for p in pitches} - {bass}))
 
 
 class Onset(NamedTuple):
@@ -104,7 +130,7 @@ class InputCounters:
 
     messages: int = 0  # every message fed in
     notes: int = 0  # onsets of the human part
-    filtered: int = 0  # note-ons outside the input channel, split or skyline
+    filtered: int = 0  # note-ons outside the input channel, split or skyline (not chord keys)
     malformed: int = 0  # wrong length, data byte > 127, lone data byte, unknown status
     sysex: int = 0
     sensing: int = 0  # active sensing (0xFE)
@@ -136,6 +162,11 @@ class InputFilter:
         self._channel: int | None = None  # 0-based, None = all
         self._split: int | None = None
         self._skyline = False
+        self._zone: int | None = None  # chord zone: keys below this pitch are the left hand's
+        self._chord: tuple[int, ...] = ()  # the chord the zone's held keys make now
+        self._released: dict[int, float] = {}  # zone keys released since a zone press: time
+        self._latched: tuple[int, ...] = ()  # the chord kept after the zone emptied...
+        self._latched_until = 0.0  # ...until this time
         self.configure(settings or InputSettings())
 
     # -- settings ----------------------------------------------------------------------------
@@ -148,10 +179,17 @@ class InputFilter:
             raise ValueError(f"input channel must be 1..16 or None, not {ch}")
         if settings.mode not in ("all", "skyline", "split"):
             raise ValueError(f"unknown input mode {settings.mode!r}")
+        zone = settings.chord_zone
+        if zone is not None and not 1 <= zone <= 127:
+            raise ValueError(f"chord zone must be 1..127 or None, not {zone}")
         self._channel = None if ch is None else ch - 1
         self._split = settings.split if settings.mode == "split" else None
         self._skyline = settings.mode == "skyline"
+        self._zone = zone
         self._line = self._top(self._down | self._sust) if self._skyline else None
+        self._released = {}
+        self._latched = ()
+        self._chord = self._zone_chord()
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -196,13 +234,13 @@ class InputFilter:
                 and self._is_echo(_NOTE_OFF | key << 7, status << 7 | d2, t, False)
             ):
                 return None
-            self._note_off(key)
+            self._note_off(key, t)
             return None
         if kind == 0xB0:
             echo_key = _CC | ch << 14 | d1 << 7 | d2
             if self._echo and self._is_echo(echo_key, status << 7 | d2, t, True):
                 return None
-            self._control(ch, d1, d2)
+            self._control(ch, d1, d2, t)
             return None
         c.ignored += 1
         return None
@@ -238,11 +276,43 @@ class InputFilter:
         return None
 
     def _accept(self, ch: int, pitch: int) -> bool:
+        """Whether a key belongs to the human part (the melody)."""
         chan = self._channel
         if chan is not None and ch != chan:
             return False
+        zone = self._zone
+        if zone is not None and pitch < zone:
+            return False
         split = self._split
         return split is None or pitch >= split
+
+    def _in_zone(self, ch: int, pitch: int) -> bool:
+        """Whether a key belongs to the left-hand chord."""
+        zone = self._zone
+        if zone is None or pitch >= zone:
+            return False
+        chan = self._channel
+        return chan is None or ch == chan
+
+    def _zone_chord(self) -> tuple[int, ...]:
+        """The chord of the zone's keys held now, down or under the pedal."""
+        if self._zone is None:
+            return ()
+        inside = self._in_zone
+        return _chord_of([k for k in self._down | self._sust if inside(k >> 7, k & 127)])
+
+    def _zone_released(self, keys: Iterable[int], t: float) -> None:
+        """Zone keys released at `t`: the chord now, and the chord kept when none is left."""
+        released = self._released
+        for k in keys:
+            released[k] = t
+        chord = self._zone_chord()
+        if not chord:
+            since = t - CHORD_SPREAD_S
+            self._latched = _chord_of([k for k, when in released.items() if when >= since])
+            self._latched_until = t + CHORD_HOLD_S
+            self._released = {}
+        self._chord = chord
 
     def _top(self, keys: Iterable[int]) -> int | None:
         """The highest key of the human part among ``keys``."""
@@ -258,7 +328,12 @@ class InputFilter:
         if not self._accept(ch, pitch):
             down.add(key)
             self._sust.discard(key)
-            self.counters.filtered += 1
+            if self._zone is not None and self._in_zone(ch, pitch):
+                self._released = {}  # a zone press starts the next chord: nothing is kept
+                self._latched = ()
+                self._chord = self._zone_chord()
+            else:
+                self.counters.filtered += 1
             return None
         if self._skyline:
             above = self._top(down)
@@ -277,7 +352,7 @@ class InputFilter:
         self.counters.notes += 1
         return Onset(t, ch + 1, pitch, velocity)
 
-    def _note_off(self, key: int) -> None:
+    def _note_off(self, key: int, t: float) -> None:
         if key not in self._down:
             return
         self._down.remove(key)
@@ -285,10 +360,12 @@ class InputFilter:
             self._sust.add(key)
         elif key == self._line:
             self._line = self._top(self._down)
+        elif self._zone is not None and self._in_zone(key >> 7, key & 127):
+            self._zone_released((key,), t)
 
-    def _control(self, ch: int, cc: int, value: int) -> None:
+    def _control(self, ch: int, cc: int, value: int, t: float) -> None:
         if cc == 64:
-            self._set_pedal(ch, value >= 64)
+            self._set_pedal(ch, value >= 64, t)
             return
         if cc >= 120:
             if cc == 120 or cc == 123:
@@ -297,8 +374,11 @@ class InputFilter:
                 self._pedal[ch] = False
                 if self._skyline:
                     self._line = self._top(self._down | self._sust)
+                if self._zone is not None:  # the chord goes at once, nothing kept
+                    self._chord = self._zone_chord()
+                    self._latched = ()
             elif cc == 121:
-                self._set_pedal(ch, False)
+                self._set_pedal(ch, False, t)
             else:
                 self.counters.ignored += 1
             return
@@ -308,14 +388,21 @@ class InputFilter:
             self.counters.cc_coalesced += 1
         pending[k] = value
 
-    def _set_pedal(self, ch: int, down: bool) -> None:
+    def _set_pedal(self, ch: int, down: bool, t: float) -> None:
         if self._pedal[ch] == down:
             return  # no threshold crossing: a pedal flood costs nothing
         self._pedal[ch] = down
         if down:
             return
         if self._sust:
+            if self._zone is not None:
+                inside = self._in_zone
+                zone_keys = [k for k in self._sust if k >> 7 == ch and inside(ch, k & 127)]
+            else:
+                zone_keys = []
             self._sust = {k for k in self._sust if k >> 7 != ch}
+            if zone_keys:
+                self._zone_released(zone_keys, t)
         line = self._line
         if line is not None and line not in self._down and line not in self._sust:
             self._line = self._top(self._down)
@@ -406,11 +493,23 @@ class InputFilter:
         return [max(taken)] if self._skyline else sorted(taken)
 
     def held(self) -> set[int]:
-        """Pitches of the human part sounding now: keys down, or released under the pedal."""
+        """Pitches of the human part sounding now: keys down, or released under the pedal (the
+        chord zone's keys are not the human part)."""
         if self._skyline:
             return set() if self._line is None else {self._line & 127}
         acc = self._accept
         return {k & 127 for k in self._down | self._sust if acc(k >> 7, k & 127)}
+
+    def chord(self, now: float) -> tuple[int, ...]:
+        """The left-hand chord at time `now`: the pitch classes held in the chord zone, the
+        lowest key's first, then the others ascending; after the zone emptied, the chord it held,
+        for `CHORD_HOLD_S` (module docstring); () when there is none or the zone is off."""
+        if self._chord or not self._latched:
+            return self._chord
+        if now <= self._latched_until:
+            return self._latched
+        self._latched = ()
+        return ()
 
     def drain_cc(self) -> dict[tuple[int, int], int]:
         """The latest value of each (channel 1..16, cc) that changed since the last drain."""
@@ -426,9 +525,9 @@ class InputFilter:
         return self._pedal[channel - 1]
 
     def reset(self) -> None:
-        """Forget keys, pedals, pending onsets, CC changes and the loop evidence (port lost or
-        changed: the loop may be gone, or a new one there). Counters and what was sent are
-        kept."""
+        """Forget keys, pedals, the chord, pending onsets, CC changes and the loop evidence (port
+        lost or changed: the loop may be gone, or a new one there). Counters and what was sent
+        are kept."""
         self._down = set()
         self._sust = set()
         self._pedal = [False] * 16
@@ -436,3 +535,6 @@ class InputFilter:
         self._line = None
         self._cc = {}
         self._loop_score = 0
+        self._chord = ()
+        self._released = {}
+        self._latched = ()

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from livegen.midi.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
-from livegen.midi.inputfilter import LOOP_SCORE_MAX, InputFilter, Onset
+from livegen.midi.inputfilter import CHORD_HOLD_S, LOOP_SCORE_MAX, InputFilter, Onset
 from livegen.settings import InputSettings
 
 
@@ -515,3 +515,109 @@ def test_reset_forgets_keys_but_keeps_counters():
     f.reset()
     assert f.held() == set() and f.take_onsets(1.0) == [] and not f.pedal(1)
     assert f.counters.sensing == 1
+
+
+# -- the left-hand chord zone ------------------------------------------------------------------
+
+
+def test_chord_zone_splits_the_keyboard_into_chord_and_melody():
+    f = InputFilter(InputSettings(chord_zone=60))
+    for p in (48, 52, 55):  # left hand: C major, below the split
+        assert f.feed(on(p), 0.0) is None
+    assert f.feed(on(72), 0.01) == Onset(0.01, 1, 72, 100)  # right hand: the melody
+    assert f.take_onsets(1.0) == [72]
+    assert f.held() == {72}
+    assert f.chord(0.02) == (0, 4, 7)
+    assert f.counters.notes == 1 and f.counters.filtered == 0
+    assert f.feed(on(60), 0.03) is not None  # the split note itself is melody
+    f.feed(off(72), 0.1)
+    f.feed(off(60), 0.1)
+    assert f.held() == set() and f.chord(0.2) == (0, 4, 7)  # the left hand still holds
+
+
+def test_chord_lists_the_lowest_key_first_as_the_bass():
+    f = InputFilter(InputSettings(chord_zone=60))
+    for p in (52, 55, 48, 60, 43):  # E G C, middle C, then G below: C major over its fifth
+        f.feed(on(p), 0.0)
+    assert f.chord(0.0) == (7, 0, 4)  # G is the bass; middle C (60) is melody, not chord
+    assert f.held() == {60}
+
+
+def test_chord_zone_off_keeps_every_key_in_the_melody():
+    f = InputFilter(InputSettings())
+    f.feed(on(48), 0.0)
+    f.feed(on(72), 0.0)
+    assert f.take_onsets(1.0) == [48, 72] and f.chord(0.0) == ()
+
+
+def test_chord_zone_in_skyline_mode_never_carries_the_line():
+    f = InputFilter(InputSettings(mode="skyline", chord_zone=60))
+    for p in (48, 52, 55):
+        assert f.feed(on(p), 0.0) is None
+    assert f.held() == set() and f.take_onsets(1.0) == []  # the left hand alone is no melody
+    assert isinstance(f.feed(on(67), 0.1), Onset)
+    f.feed(off(67), 0.2)
+    assert f.held() == set()  # the line is not handed down to a chord key
+    assert f.chord(0.3) == (0, 4, 7)
+
+
+def test_chord_zone_keys_on_another_channel_are_neither_chord_nor_melody():
+    f = InputFilter(InputSettings(channel=1, chord_zone=60))
+    f.feed(on(48, ch=2), 0.0)
+    f.feed(on(53, ch=1), 0.0)
+    assert f.chord(0.0) == (5,)
+    assert f.held() == set() and f.counters.filtered == 1
+
+
+def test_chord_is_kept_under_the_pedal_and_briefly_after_the_hand_lifts():
+    f = InputFilter(InputSettings(chord_zone=60))
+    f.feed(pedal(127), 0.0)
+    for p in (45, 48, 52):
+        f.feed(on(p), 0.0)
+    for p in (45, 48, 52):
+        f.feed(off(p), 0.1)
+    assert f.chord(5.0) == (9, 0, 4)  # A minor, held by the pedal however long
+    f.feed(pedal(0), 6.0)
+    assert f.chord(6.0 + CHORD_HOLD_S / 2) == (9, 0, 4)  # kept for a moment...
+    assert f.chord(6.0 + CHORD_HOLD_S + 0.01) == ()  # ...then gone
+    assert f.chord(6.0 + CHORD_HOLD_S / 2) == ()  # and not back
+
+
+def test_a_staggered_release_keeps_the_whole_chord_and_a_new_key_replaces_it_at_once():
+    f = InputFilter(InputSettings(chord_zone=60))
+    for p in (43, 47, 50, 53):  # G7
+        f.feed(on(p), 0.0)
+    for i, p in enumerate((53, 50, 47, 43)):  # the fingers lift one after another
+        f.feed(off(p), 1.0 + 0.02 * i)
+    assert f.chord(1.1) == (7, 2, 5, 11)
+    f.feed(on(48), 1.15)  # the next chord starts: nothing of G7 is kept
+    assert f.chord(1.15) == (0,)
+    f.feed(on(52), 1.16)
+    assert f.chord(1.2) == (0, 4)
+
+
+def test_a_legato_chord_change_keeps_only_the_new_chord():
+    f = InputFilter(InputSettings(chord_zone=60))
+    for p in (48, 52, 55):  # C major
+        f.feed(on(p), 0.0)
+    for p in (48, 53, 57):  # F major over C, pressed before C major is let go
+        f.feed(on(p), 1.0)
+    for p in (52, 55):
+        f.feed(off(p), 1.05)
+    assert f.chord(1.1) == (0, 5, 9)
+    for p in (48, 53, 57):
+        f.feed(off(p), 2.0)
+    assert f.chord(2.1) == (0, 5, 9)  # C major was let go long before: not part of it
+
+
+def test_all_notes_off_drops_the_chord_at_once_and_configure_applies_to_held_keys():
+    f = InputFilter(InputSettings())
+    for p in (48, 52, 55, 72):
+        f.feed(on(p), 0.0)
+    assert f.chord(0.0) == () and f.held() == {48, 52, 55, 72}
+    f.configure(InputSettings(chord_zone=60))
+    assert f.chord(0.0) == (0, 4, 7) and f.held() == {72}
+    f.feed(cc(123, 0), 0.5)
+    assert f.chord(0.5) == () and f.held() == set()
+    with pytest.raises(ValueError):
+        f.configure(InputSettings(chord_zone=0))
