@@ -391,3 +391,28 @@ def test_a_chord_tone_a_semitone_from_the_melody_starts_no_note_on_a_beat(runtim
             if t % 4 == 0 and 65 in frames[t].onsets:
                 assert 4 not in ons, (seed, t, ons)
     assert started > 20
+
+
+def test_a_melody_closing_on_the_tonic_by_step_brings_the_bass_to_it(runtime):
+    """Two bars in C major, then the tonic on the next downbeat (not a phrase's last bar, so
+    only the closing rule can act): reached by step from D, the lowest voice sounds a C under
+    it in most seeds; reached by a leap from G, the rule does not apply and it does so
+    clearly less often."""
+    line = [60, 62, 64, 65, 67, 65, 64]
+
+    def bass_on_c(approach: int, seeds: int = 12) -> float:
+        notes = [StepNote(p, 4 * i, 4 * i + 4) for i, p in enumerate([*line, approach])]
+        notes.append(StepNote(60, 32, 40))  # bar 3's downbeat, two beats long
+        onsets, held = human_frames(notes, 40)
+        frames = [Frame(o, h) for o, h in zip(onsets, held, strict=True)]
+        hits = 0
+        for seed in range(seeds):
+            acc, changes, _ = play(runtime, settings(), frames, seed=seed)
+            now = sounding_per_step(3, changes)[32]
+            heard = [p for p in now if p >= 0]
+            hits += bool(heard) and min(heard) % 12 == 0
+        return hits / seeds
+
+    by_step, by_leap = bass_on_c(62), bass_on_c(67)
+    assert by_step >= 0.8, by_step
+    assert by_step - by_leap >= 0.3, (by_step, by_leap)
