@@ -177,8 +177,14 @@ class Accompanist:
 
     def configure(self, settings: Settings) -> None:
         """Take new settings (a preset switch or a live control). Voices that a change mutes
-        stop at the next step, not here."""
+        stop at the next step, not here. A change that no proposal depends on (tempo, swing,
+        the follow window, input, takeover...) keeps the frames proposed ahead."""
+        old = getattr(self, "settings", None)
         self.settings = settings
+        if (old is not None and old.sampling == settings.sampling
+                and old.voices == settings.voices
+                and old.timing.beats_per_bar == settings.timing.beats_per_bar):
+            return
         plans = []
         for i, info in enumerate(self.runtime.info.voices):
             vs = settings.voice(info.name)

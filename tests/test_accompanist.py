@@ -416,3 +416,19 @@ def test_a_melody_closing_on_the_tonic_by_step_brings_the_bass_to_it(runtime):
     by_step, by_leap = bass_on_c(62), bass_on_c(67)
     assert by_step >= 0.8, by_step
     assert by_step - by_leap >= 0.3, (by_step, by_leap)
+
+
+def test_a_control_no_proposal_depends_on_keeps_the_frames_proposed_ahead(runtime):
+    """Turning the tempo or the follow window while playing keeps the frames proposed ahead
+    (an onset is still answered by a lookup); turning the temperature does not."""
+    from dataclasses import replace
+
+    s = settings()
+    runtime.reset()
+    acc = Accompanist(runtime, s)
+    frame = Frame((67,), ())
+    acc.propose(frame, 0)
+    acc.configure(replace(s, timing=replace(s.timing, bpm=140.0, follow_ms=20.0)))
+    assert acc.known(frame, 0)
+    acc.configure(replace(s, sampling=replace(s.sampling, temperature=0.7)))
+    assert not acc.known(frame, 0)
