@@ -69,7 +69,8 @@ def drops(eng: Engine) -> Drops:
     c = eng.filter.counters
     return Drops(queue=c.dropped_queue, malformed=c.malformed, sysex=c.sysex,
                  sensing=c.sensing, echo=c.echo, skipped_steps=eng.stats.skipped_steps,
-                 missed_ticks=getattr(eng.transport.follower, "missed_ticks", 0))
+                 missed_ticks=getattr(eng.transport.follower, "missed_ticks", 0),
+                 stale_keys=c.stale)
 
 
 def coming(eng: Engine) -> tuple[list[tuple[int, int]], int | None]:

@@ -48,6 +48,7 @@ class Drops:
     echo: int = 0  # our own output coming back
     skipped_steps: int = 0  # the machine stalled past a whole step
     missed_ticks: int = 0  # MIDI clock ticks that never arrived
+    stale_keys: int = 0  # held keys taken as up: their note-off seems lost (input filter)
 
     def total(self) -> int:
         return (self.queue + self.malformed + self.sysex + self.sensing + self.echo

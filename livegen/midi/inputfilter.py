@@ -59,7 +59,10 @@ Decisions where the design is silent:
   key of the human part is physically held down (keys only ringing through the pedal do not
   block it, so a descending melody under the pedal is still heard). When the line note ends
   and other keys are still down, the highest of them carries the line as a held note, not a
-  new onset. Per step, ``take_onsets`` gives only the highest onset.
+  new onset. Per step, ``take_onsets`` gives only the highest onset. A key whose note-off got
+  lost (a busy transport drops messages) would block every lower note for good, so a held key
+  under which ``STALE_UNDER`` lower keys have been struck and let go in turn counts as
+  released (``counters.stale``): the lower line, which keeps moving, is the melody now.
 - A note-on for a key that is already down is a new onset (re-strike); a note-off for a key
   that is not down is ignored.
 - The chord zone (the left hand; README, "Presets"): on the accepted channels, a key below
@@ -94,6 +97,7 @@ LOOP_S = 0.010  # an exact echo arrives within this of what we sent
 LOOP_PROOF = 3  # the loop score at which a loop counts as seen
 LOOP_SCORE_MAX = 8
 
+STALE_UNDER = 3  # skyline: lower keys struck and let go under a held key before it counts as up
 CHORD_HOLD_S = 0.3  # the left-hand chord is kept this long after its last key is released
 CHORD_SPREAD_S = 0.1  # keys released within this before the zone's last one are its chord
 
@@ -138,6 +142,7 @@ class InputCounters:
     ignored: int = 0  # valid messages livegen has no use for
     cc_coalesced: int = 0  # CC values overwritten by a later one before a drain
     dropped_queue: int = 0  # incremented by the engine when its bounded input queue is full
+    stale: int = 0  # held keys let go because lower keys kept coming under them (skyline)
 
 
 class InputFilter:
@@ -159,6 +164,8 @@ class InputFilter:
         self._pedal = [False] * 16
         self._pending: list[tuple[float, int]] = []  # (time, pitch) onsets not yet taken
         self._line: int | None = None  # skyline: key carrying the melodic line
+        self._blocked: dict[int, int] = {}  # skyline: key down -> the higher key that blocked it
+        self._under: dict[int, int] = {}  # higher key -> keys struck and let go under it
         self._channel: int | None = None  # 0-based, None = all
         self._split: int | None = None
         self._skyline = False
@@ -325,6 +332,7 @@ class InputFilter:
     def _note_on(self, ch: int, pitch: int, velocity: int, t: float) -> Onset | None:
         key = ch << 7 | pitch
         down = self._down
+        self._under.pop(key, None)  # (re)struck: it is played, not stale
         if not self._accept(ch, pitch):
             down.add(key)
             self._sust.discard(key)
@@ -340,6 +348,7 @@ class InputFilter:
             if above is not None and above != key and (above & 127) > pitch:
                 down.add(key)
                 self._sust.discard(key)
+                self._blocked[key] = above
                 self.counters.filtered += 1
                 return None
             self._line = key
@@ -356,6 +365,13 @@ class InputFilter:
         if key not in self._down:
             return
         self._down.remove(key)
+        self._under.pop(key, None)
+        above = self._blocked.pop(key, None)
+        if above is not None and above in self._down:
+            self._under[above] = under = self._under.get(above, 0) + 1
+            if under >= STALE_UNDER:  # its note-off must have been lost: let it go
+                self.counters.stale += 1
+                self._note_off(above, t)
         if self._pedal[key >> 7]:
             self._sust.add(key)
         elif key == self._line:
@@ -533,6 +549,7 @@ class InputFilter:
         self._pedal = [False] * 16
         self._pending = []
         self._line = None
+        self._blocked, self._under = {}, {}
         self._cc = {}
         self._loop_score = 0
         self._chord = ()

@@ -7,7 +7,13 @@ import random
 import pytest
 
 from livegen.midi.clock import CONTINUE, POSITION, START, STOP, TICK, ClockEvent
-from livegen.midi.inputfilter import CHORD_HOLD_S, LOOP_SCORE_MAX, InputFilter, Onset
+from livegen.midi.inputfilter import (
+    CHORD_HOLD_S,
+    LOOP_SCORE_MAX,
+    STALE_UNDER,
+    InputFilter,
+    Onset,
+)
 from livegen.settings import InputSettings
 
 
@@ -299,6 +305,37 @@ def test_skyline_top_note_of_a_chord_is_the_melody():
     assert f.feed(on(65), 0.2) is None
     assert f.take_onsets(0.3) == []
     assert f.held() == {72}
+
+
+def test_skyline_a_key_whose_note_off_was_lost_stops_blocking_the_melody():
+    """A lost note-off leaves a high key down for good; the melody played under it is heard
+    again once STALE_UNDER lower keys have come and gone under it, and that is counted."""
+    f = InputFilter(InputSettings(mode="skyline"))
+    f.feed(on(79), 0.0)  # its note-off never arrives
+    f.take_onsets(0.1)
+    t = 0.25
+    for p in [72, 71, 69][:STALE_UNDER]:
+        assert f.feed(on(p), t) is None  # blocked by the "held" G
+        f.feed(off(p), t + 0.2)
+        t += 0.25
+    assert f.counters.stale == 1 and f.held() == set()
+    assert isinstance(f.feed(on(67), t), Onset)
+    assert f.take_onsets(t + 0.01) == [67]
+
+
+def test_skyline_a_held_top_note_played_again_keeps_blocking_the_inner_voice():
+    """A top note the player really holds, struck again now and then, is not stale: the inner
+    voice moving under it stays inner."""
+    f = InputFilter(InputSettings(mode="skyline"))
+    t = 0.0
+    for _ in range(3):
+        f.feed(on(79), t)
+        for p in [72, 71][:STALE_UNDER - 1]:
+            t += 0.25
+            assert f.feed(on(p), t) is None
+            f.feed(off(p), t + 0.2)
+        t += 0.25
+    assert f.counters.stale == 0 and f.held() == {79}
 
 
 def test_skyline_melody_released_leaves_the_top_inner_key_held_not_restruck():
