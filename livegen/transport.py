@@ -3,8 +3,9 @@
 `Transport` knows which step is current, when its boundary T is, when the next step's
 pre-window opens (the moment the emitted step's frame is final and the model advances), and
 whether the grid is running. With the internal clock the grid is `InternalClock`'s; with MIDI
-clock each step begins at the tick the `MidiClockFollower` reports. Pure: every time is passed
-in, so tests drive it on a simulated clock.
+clock each step begins at the tick the `MidiClockFollower` reports (its time on the follower's
+grid), or, that tick lost, on the follower's prediction half a tick period after it (`silent`).
+Pure: every time is passed in, so tests drive it on a simulated clock.
 
 With the Link clock (`livegen.link`) the grid is the Link session's: step n begins at Link
 sixteenth n + origin (a sixteenth is a quarter of a Link beat), where origin is a bar line of
@@ -26,6 +27,7 @@ from livegen.link import LinkClock, LinkSample
 from livegen.midi.clock import (
     START,
     STOP,
+    TICK,
     ClockEvent,
     ClockOut,
     InternalClock,
@@ -53,8 +55,10 @@ class Transport:
         self.armed = not self.midi and timing.start == "first_note"
         self.step = 0  # the step being emitted, or the next one
         self.emitted = False  # `step` has been emitted and waits to advance
-        # T of `step`; with MIDI clock, set by the tick that starts the step
+        # T of `step`; with MIDI clock, set by the tick that starts the step (or, that tick
+        # overdue, by the follower's prediction: `silent`)
         self.boundary = self.clock.step_time(0) if self.running else INF
+        self._predicted: int | None = None  # a step begun on the prediction, until reported
         # the Link session (None unless the clock is "link"); `link` may stand in for it
         self.link: LinkClock | None = None
         self._sample: LinkSample | None = None  # the session's last sample
@@ -183,6 +187,8 @@ class Transport:
         else:
             upcoming = self.follower.next_step()
             nxt = upcoming.time if upcoming else self.boundary + length
+            if upcoming is not None and upcoming.index == self.step:  # begun on the prediction
+                nxt += length
         return nxt - self.timing.prewindow * length
 
     def overran(self, now: float) -> bool:
@@ -198,7 +204,13 @@ class Transport:
         if self.boundary != INF:
             return None
         upcoming = self.follower.next_step()
-        return upcoming.time if upcoming is not None and upcoming.index == self.step else None
+        if upcoming is None:
+            return None
+        if upcoming.index == self.step:
+            return upcoming.time
+        if upcoming.index == self._predicted == self.step - 1:  # its tick has not come yet
+            return upcoming.time + self.step_length()
+        return None
 
     def moved_on(self) -> None:
         """The emitted step advanced: the next one is current."""
@@ -224,6 +236,7 @@ class Transport:
         self.armed = False
         self.emitted = False
         self.boundary = INF
+        self._predicted = None
 
     def clock_ticks_due(self, now: float) -> int:
         """MIDI clock ticks to send now when clock out is on (from the internal clock only)."""
@@ -247,7 +260,14 @@ class Transport:
         if event.kind == STOP:
             return "stop"
         if event.kind == START:
+            self._predicted = None
             return "start"
+        if event.kind != TICK:  # Continue, Song Position Pointer: the position is set anew
+            self._predicted = None
+        elif step is not None and self._predicted is not None:
+            predicted, self._predicted = self._predicted, None
+            if step.index == predicted:  # begun on the prediction already
+                return None
         return step
 
     def begin(self, index: int, t: float) -> None:
@@ -257,8 +277,19 @@ class Transport:
         self.boundary = t
 
     def silent(self, now: float) -> bool:
-        """The MIDI clock went quiet (a pulled cable, a stopped source that sent no Stop)."""
-        return self.follower.poll(now)
+        """The MIDI clock went quiet (a pulled cable, a stopped source that sent no Stop).
+        Asked on every pass while the MIDI clock drives the grid, it also begins the step
+        waiting for its first tick once that tick is overdue (`MidiClockFollower.overdue`:
+        half a tick period after its predicted time, the tick lost most likely), on the
+        predicted time; the tick that then reports that step begins nothing again."""
+        if self.follower.poll(now):
+            return True
+        if self.midi and self.running and not self.emitted and self.boundary == INF:
+            due = self.follower.overdue(now)
+            if due is not None and due.index == self.step:
+                self.boundary = due.time
+                self._predicted = due.index
+        return False
 
     # ------------------------------------------------------------------ Ableton Link
 

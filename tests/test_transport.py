@@ -109,3 +109,59 @@ def test_with_midi_clock_the_key_leaves_the_transport_to_the_clock(model) -> Non
     run_until(eng, clock, clock.t + 0.01)
     assert not eng.transport.running
     assert "MIDI clock" in eng.messages[-1][1]
+
+
+def midi_clock(inp, start: float, tick_times: list[float]) -> None:
+    """Start at `start`, then a clock tick at each of `tick_times`."""
+    inp.at(start, [0xFA])
+    for t in tick_times:
+        inp.at(t, [0xF8])
+
+
+def plays(eng, clock) -> list[tuple[float, int, tuple[int, ...]]]:
+    """(time, step, human onsets) of each step the engine plays, as it plays."""
+    seen: list[tuple[float, int, tuple[int, ...]]] = []
+    eng.on_play = lambda step, frame: seen.append((clock.t, step, frame.onsets))
+    return seen
+
+
+def test_midi_clock_a_lost_boundary_tick_begins_its_step_half_a_tick_late_once(model) -> None:
+    """The tick that begins step 8 is lost: the step begins on the follower's prediction half a
+    tick period after its time (not a whole tick late, with the next tick), with the note that
+    waited in its pre-window, and the next tick, which reports it, does not play it again."""
+    eng, clock, inp, out = make(model, clock="midi")
+    tick = 60.0 / 150 / 24
+    t0 = clock.t + 0.01
+    ticks = [t0 + 0.001 + k * tick for k in range(16 * 6)]
+    midi_clock(inp, t0, [t for k, t in enumerate(ticks) if k != 48])
+    inp.at(ticks[48] - 0.002, [0x90, 72, 90])  # in step 8's pre-window
+    inp.at(ticks[50], [0x80, 72, 0])
+    played = plays(eng, clock)
+    run_until(eng, clock, ticks[-1] + 0.002)
+    assert [step for _, step, _ in played] == list(range(16))  # every step, once, in order
+    at, _, onsets = played[8]
+    assert onsets == (72,)
+    assert ticks[48] <= at <= ticks[48] + 0.5 * tick + 0.002
+    assert eng.transport.follower.missed_ticks == 1
+    voice_on = [t for t, ch, _ in out.note_ons() if ch in VOICE_CHANNELS and t >= ticks[48]]
+    assert voice_on and voice_on[0] <= ticks[48] + 0.5 * tick + 0.002
+
+
+def test_midi_clock_slowing_down_at_a_boundary_plays_no_step_twice_or_skips_one(model) -> None:
+    """The clock slows to a third right at step 8's boundary: its tick comes late and the step
+    begins on the prediction before it; the late tick does not play step 8 again, and the
+    steps after it wait for their own ticks."""
+    eng, clock, inp, out = make(model, clock="midi")
+    tick = 60.0 / 150 / 24
+    t0 = clock.t + 0.01
+    ticks = [t0 + 0.001 + k * tick for k in range(48)]
+    ticks += [ticks[-1] + 2.5 * tick + k * 3 * tick for k in range(7 * 6)]
+    midi_clock(inp, t0, ticks)
+    played = plays(eng, clock)
+    run_until(eng, clock, ticks[-1] + 0.002)
+    steps = [step for _, step, _ in played]
+    assert steps == list(range(len(steps))) and len(steps) == len(ticks) // 6
+    times = {step: at for at, step, _ in played}
+    assert times[8] < ticks[48]  # begun on the prediction: the clock had slowed
+    assert all(times[s] >= ticks[6 * s] for s in range(9, len(steps)))
+    assert eng.transport.follower.missed_ticks == 0
