@@ -245,6 +245,12 @@ class Engine:
             self.acc.runtime.reset()
         elif isinstance(result, Step):
             tr = self.transport
+            if (not tr.emitted and result.index == tr.step + 1
+                    and tr.boundary != float("inf")):
+                # the step began but is not played yet (its ticks and the next step's came in
+                # one poll, or the follow window still waited): it plays now, late, rather
+                # than never
+                self._play_step(event.time, by_onset=False)
             if tr.emitted:  # the next boundary came before the advance was due
                 self._advance(event.time, event.time - tr.timing.prewindow * tr.step_length())
             tr.begin(result.index, result.time)

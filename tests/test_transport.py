@@ -165,3 +165,22 @@ def test_midi_clock_slowing_down_at_a_boundary_plays_no_step_twice_or_skips_one(
     assert times[8] < ticks[48]  # begun on the prediction: the clock had slowed
     assert all(times[s] >= ticks[6 * s] for s in range(9, len(steps)))
     assert eng.transport.follower.missed_ticks == 0
+
+
+def test_midi_clock_ticks_of_two_steps_in_one_poll_play_both_steps(model) -> None:
+    """A sender that bursts (a DAW's clock thread catching up) delivers step 8's first tick
+    and step 9's together, so the engine reads them in one poll: step 8 still plays, at once,
+    before step 9 begins; no step is lost."""
+    eng, clock, inp, out = make(model, clock="midi")
+    tick = 60.0 / 150 / 24
+    t0 = clock.t + 0.01
+    ticks = [t0 + 0.001 + k * tick for k in range(16 * 6)]
+    # ticks 48..54 (step 8's first to step 9's first) all at step 8's time, in one burst
+    burst = ticks[48]
+    midi_clock(inp, t0, [burst if 48 <= k <= 54 else t for k, t in enumerate(ticks)])
+    played = plays(eng, clock)
+    run_until(eng, clock, ticks[-1] + 0.002)
+    steps = [step for _, step, _ in played]
+    assert steps == list(range(16)), steps
+    times = {step: at for at, step, _ in played}
+    assert burst <= times[8] <= burst + 0.002 and times[8] <= times[9]
