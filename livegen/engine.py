@@ -368,14 +368,19 @@ class Engine:
         """At or after the boundary of a step not yet played."""
         tr = self.transport
         if self.onset_at is not None and tr.in_prewindow(self.onset_at):
+            late = self.onset_at - tr.boundary
             self._play_step(now, by_onset=True)
+            self.rhythm.timed(late)  # how late this player comes, for the follow window
             return
         timing = self.settings.timing
         if self.follow_until is None:
-            expected = (self.acc.onset_probability >= timing.follow_threshold
-                        or self.rhythm.expects(tr.step))
-            if timing.follow_ms > 0 and not self.takeover and expected:
-                self.follow_until = tr.boundary + timing.follow_ms / 1000.0
+            wait = 0.0
+            if timing.follow_ms > 0 and not self.takeover:
+                # the follow window's expectation: livegen/follow.py
+                wait = self.rhythm.wait(tr.step, timing.follow_ms / 1000.0,
+                                        self.acc.onset_probability, timing.follow_threshold)
+            if wait > 0.0:
+                self.follow_until = tr.boundary + wait
                 return
             self._play_step(now, by_onset=False)
         elif now >= self.follow_until:
