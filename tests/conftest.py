@@ -8,27 +8,37 @@ Usage in a test file:
         tester.connect_output("livegen in")            # its output feeds livegen's input
         tester.send(b"\\x90\\x3c\\x64")
 
-`jack_server` (session scope) starts `jackd --no-realtime -n lgtest-<pid>-<hex> -d dummy`,
-sets JACK_DEFAULT_SERVER, JACK_NO_START_SERVER=1 and LIVEGEN_CLIENT_NAME=livegen-<pid> (so
-livegen's JACK clients do not collide with another run's; livegen.midi.ports explains why) in
-os.environ for the whole session (a MonkeyPatch context, which restores them), yields the server
-name and stops the server by its PID at the end. Test clients are named NAME-<pid> for the same
-reason (`client.name` has the full name). Every test that uses the server carries the `jack`
-marker, so `pytest -m "not jack"` runs the rest without JACK. A missing jackd fails the tests
-that use it, unless LIVEGEN_NO_JACK=1 is set, which skips them.
+`jack_server` (session scope) starts `jackd -n lgtest-<pid>-<hex> -d dummy` (realtime where
+this process may use it: tests/jackserver.py says why), sets JACK_DEFAULT_SERVER,
+JACK_NO_START_SERVER=1 and LIVEGEN_CLIENT_NAME=livegen-<pid> (so livegen's JACK clients do not
+collide with another run's; livegen.midi.ports explains why) in os.environ for the whole session
+(a MonkeyPatch context, which restores them), yields the server name and stops the server by its
+PID at the end. Test clients are named NAME-<pid> for the same reason (`client.name` has the
+full name). Every test that uses the server carries the `jack` marker, so `pytest -m "not jack"`
+runs the rest without JACK. A missing jackd fails the tests that use it, unless
+LIVEGEN_NO_JACK=1 is set, which skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import pytest
 import rtmidi
 from jackserver import NO_JACK_ENV, JackServer, JackServerError, jackd_path
+
+from livegen.midi import ports
+
+RtObject = TypeVar("RtObject", rtmidi.MidiIn, rtmidi.MidiOut)
+# rtmidi objects of a JACK server that died or restarted: closing them could block or crash
+# libjack (livegen.midi.ports), so they are kept here, never touched again
+_ABANDONED: list[rtmidi.MidiIn | rtmidi.MidiOut] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,11 +53,22 @@ class JackTestClient:
     """A second JACK client with its own MIDI ports, connected to other ports by name substring.
 
     Each port is a fresh rtmidi object (python-rtmidi cannot reopen a virtual port on the same
-    object); `close()` frees them all, which `del` alone would not do. Like livegen.midi.ports it
-    lets a JACK graph change settle (SETTLE_S) before sending on a new connection or closing a port.
+    object); `close()` frees them all, which `del` alone would not do.
+
+    Connections are made live before a test uses them: a message sent just after a connection
+    was made is lost now and then (livegen.midi.ports), so `connect_output` and `connect_input`
+    end with `sync()`, which waits, by a round trip through the server, until every graph change
+    made so far (by any client) is in force. A test that had livegen connect a port itself calls
+    `sync()` before sending through it.
+
+    Like livegen.midi.ports, no port is closed within SETTLE_S of being opened (libjack's
+    notification thread may still walk the port list), no client is opened while the server's
+    socket says it is down, and the objects of a server that died or was restarted since they
+    were opened are abandoned, never closed: closing them blocks or crashes inside libjack.
     """
 
     SETTLE_S = 0.2  # 50 ms sufficed on a quiet machine; a CPU hog stretches the race (see ports)
+    SYNC_TIMEOUT_S = 15.0  # generous: a loaded 2-core machine (tests/helpers.py)
 
     def __init__(self, name: str = "tester") -> None:
         # unique per test process: jackd2 clients of one name collide across servers while opening
@@ -55,11 +76,37 @@ class JackTestClient:
         self._out: rtmidi.MidiOut | None = None
         self._in: rtmidi.MidiIn | None = None
         self._settled_at = 0.0
+        # the server (name, identity) each rtmidi object was opened on, by id()
+        self._servers: dict[int, tuple[str, tuple[int, int] | None]] = {}
+        self._probe_in: rtmidi.MidiIn | None = None  # where sync()'s probes arrive
+        self._probe_port = ""  # its full JACK name
+        self._probe_outs: list[rtmidi.MidiOut] = []  # one per sync(), closed with the client
+        self._probes = 0
 
-    def _opened(self, wait: bool) -> None:
+    # ------------------------------------------------------------------ rtmidi objects
+
+    def _open(self, kind: type[RtObject], client: str | None = None) -> RtObject:
+        """A new rtmidi object (a JACK client) on the current server; never on a dead one."""
+        server = ports.jack_server_name()
+        if ports.jack_server_state(server) == "down":
+            raise AssertionError(f"the JACK server {server!r} is down: no client opened on it")
+        rt = kind(rtmidi.API_UNIX_JACK, client or self.name)
+        self._servers[id(rt)] = (server, ports.jack_server_identity(server))
+        return rt
+
+    def _free(self, rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
+        """Close and delete `rt`, or abandon it if its server died or restarted since."""
+        server, identity = self._servers.pop(id(rt), (ports.jack_server_name(), None))
+        if (ports.jack_server_state(server) == "down"
+                or ports.jack_server_identity(server) != identity):
+            _ABANDONED.append(rt)
+            return
+        self._wait_settled()
+        rt.close_port()
+        rt.delete()
+
+    def _opened(self) -> None:
         self._settled_at = time.perf_counter() + self.SETTLE_S
-        if wait:
-            self._wait_settled()
 
     def _wait_settled(self) -> None:
         delay = self._settled_at - time.perf_counter()
@@ -67,49 +114,99 @@ class JackTestClient:
             time.sleep(delay)
 
     @staticmethod
-    def _index(rt: rtmidi.MidiIn | rtmidi.MidiOut, substring: str) -> tuple[int, str]:
-        ports = rt.get_ports()
-        for index, port in enumerate(ports):
-            if substring.casefold() in port.casefold():
-                return index, port
-        raise AssertionError(f"no JACK port contains {substring!r}; ports: {ports}")
+    def _index(rt: rtmidi.MidiIn | rtmidi.MidiOut, substring: str,
+               timeout: float = 0.0) -> tuple[int, str]:
+        """The first port containing `substring`, waiting up to `timeout` s for it to appear."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ports_now = rt.get_ports()
+            for index, port in enumerate(ports_now):
+                if substring.casefold() in port.casefold():
+                    return index, port
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no JACK port contains {substring!r}; ports: {ports_now}")
+            time.sleep(0.005)
 
     def _new_out(self) -> rtmidi.MidiOut:
         self.close_output()
-        self._out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, self.name)
+        self._out = self._open(rtmidi.MidiOut)
         return self._out
 
     def _new_in(self) -> rtmidi.MidiIn:
         self.close_input()
-        self._in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, self.name)
+        self._in = self._open(rtmidi.MidiIn)
         self._in.ignore_types(sysex=False, timing=False, active_sense=False)
         return self._in
 
-    def connect_output(self, to: str, port_name: str = "tester out") -> str:
-        """Open an output port connected to the first input port containing `to`; its full name."""
+    # ------------------------------------------------------------------ ports
+
+    def connect_output(self, to: str, port_name: str = "tester out",
+                       timeout: float = 0.0) -> str:
+        """Open an output port connected to the first input port containing `to` (waiting up to
+        `timeout` s for one to appear), live when this returns; its full name."""
         out = self._new_out()
-        index, port = self._index(out, to)
+        index, port = self._index(out, to, timeout)
         out.open_port(index, port_name)
-        self._opened(wait=True)
+        self._opened()
+        self.sync()
         return port
 
-    def connect_input(self, source: str, port_name: str = "tester in") -> str:
-        """Open an input port fed by the first output port containing `source`; its full name."""
+    def connect_input(self, source: str, port_name: str = "tester in",
+                      timeout: float = 0.0) -> str:
+        """Open an input port fed by the first output port containing `source` (waiting up to
+        `timeout` s for one to appear), live when this returns; its full name."""
         inp = self._new_in()
-        index, port = self._index(inp, source)
+        index, port = self._index(inp, source, timeout)
         inp.open_port(index, port_name)
-        self._opened(wait=True)
+        self._opened()
+        self.sync()
         return port
 
     def virtual_output(self, port_name: str) -> None:
         """Offer an unconnected output port (a source livegen can connect to by name)."""
         self._new_out().open_virtual_port(port_name)
-        self._opened(wait=False)
+        self._opened()
 
     def virtual_input(self, port_name: str) -> None:
         """Offer an unconnected input port (a destination livegen can connect to by name)."""
         self._new_in().open_virtual_port(port_name)
-        self._opened(wait=False)
+        self._opened()
+
+    def sync(self, timeout: float | None = None) -> None:
+        """Wait until every JACK graph change made so far, by any client, is in force.
+
+        The server applies graph changes in order, each at the start of a cycle after it was
+        asked for, and a message crosses a connection only from then on. So a connection made
+        now, from a fresh probe output of this client to its probe input, is made after every
+        earlier change; a probe (a SysEx of the non-commercial ID 0x7D) sent on it arriving
+        means that cycle has come, and what is sent afterwards crosses every connection made
+        before. Probes are sent again until one arrives (a loaded machine may lose one)."""
+        timeout = self.SYNC_TIMEOUT_S if timeout is None else timeout
+        if self._probe_in is None:
+            probe_in = self._open(rtmidi.MidiIn, f"{self.name}-probe")
+            probe_in.ignore_types(sysex=False, timing=True, active_sense=True)
+            name = f"probe {secrets.token_hex(4)}"
+            probe_in.open_virtual_port(name)
+            self._probe_in, self._probe_port = probe_in, name
+            self._opened()
+        probe_out = self._open(rtmidi.MidiOut, f"{self.name}-probe")
+        self._probe_outs.append(probe_out)
+        index, _ = self._index(probe_out, f":{self._probe_port}", timeout)
+        probe_out.open_port(index, "probe out")
+        self._opened()
+        self._probes += 1
+        probe = [0xF0, 0x7D, 0x6C, 0x67, (self._probes >> 7) & 0x7F, self._probes & 0x7F, 0xF7]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe_out.send_message(probe)
+            resend = time.monotonic() + 0.05
+            while time.monotonic() < resend:
+                item = self._probe_in.get_message()
+                if item is None:
+                    time.sleep(0.0005)
+                elif item[0] == probe:
+                    return
+        raise AssertionError(f"no probe crossed a new JACK connection within {timeout:g} s")
 
     def send(self, message: bytes | Sequence[int]) -> float:
         """Send one message on the output port; time.perf_counter() just before sending."""
@@ -133,21 +230,22 @@ class JackTestClient:
 
     def close_output(self) -> None:
         if self._out is not None:
-            self._wait_settled()
-            self._out.close_port()
-            self._out.delete()
-            self._out = None
+            out, self._out = self._out, None
+            self._free(out)
 
     def close_input(self) -> None:
         if self._in is not None:
-            self._wait_settled()
-            self._in.close_port()
-            self._in.delete()
-            self._in = None
+            inp, self._in = self._in, None
+            self._free(inp)
 
     def close(self) -> None:
         self.close_output()
         self.close_input()
+        while self._probe_outs:
+            self._free(self._probe_outs.pop())
+        if self._probe_in is not None:
+            probe_in, self._probe_in = self._probe_in, None
+            self._free(probe_in)
 
 
 @pytest.fixture(scope="session")

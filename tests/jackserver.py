@@ -3,11 +3,24 @@
 Each server gets a unique name (`unique_server_name()`); clients pick it with the environment
 variable JACK_DEFAULT_SERVER. The server is stopped by its PID (SIGTERM, then SIGKILL), never by
 process name, and the files jackd2 leaves in /dev/shm under that unique name are removed.
+
+Scheduling: a server runs with realtime scheduling where this process may use it (as JACK users
+run it; its clients' process threads then are realtime too), and then in synchronous mode (-S);
+else with neither. Without realtime, on a busy machine, a client's process thread that misses a
+cycle loses the MIDI of that cycle: with two CPU hogs on the 2-core test machine 10 of 1731
+messages between two clients were lost in 20 s (README, Figures, says the same of the live
+benchmark). With realtime, cycles are still missed now and then on that (virtual) machine, 20
+in a minute, and an end-to-end test lost 2 of 41 messages; in synchronous mode the server waits
+for a late client instead, and nothing was lost. Synchronous mode is not used without realtime:
+there the port of a killed client stays listed for the client timeout (5 s measured; 0.06-0.09 s
+with realtime), unlike on users' servers, and the panel's rescue test depends on it going. Set
+LIVEGEN_TEST_JACK_REALTIME=0 (or 1) to choose.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -19,6 +32,7 @@ import time
 from pathlib import Path
 
 NO_JACK_ENV = "LIVEGEN_NO_JACK"
+REALTIME_ENV = "LIVEGEN_TEST_JACK_REALTIME"
 _SHM = Path("/dev/shm")
 
 
@@ -28,6 +42,30 @@ class JackServerError(RuntimeError):
 
 def jackd_path() -> str | None:
     return shutil.which("jackd")
+
+
+@functools.cache
+def realtime_permitted() -> bool:
+    """Whether a process started from this one may use realtime scheduling (SCHED_FIFO), which
+    needs a right (root, CAP_SYS_NICE or an rtprio limit) and a realtime budget in its cgroup;
+    tried once in a child process, so this one's scheduling is left alone."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def default_realtime() -> bool:
+    """$LIVEGEN_TEST_JACK_REALTIME ("1" or "0") if set, else whether realtime is permitted."""
+    chosen = os.environ.get(REALTIME_ENV)
+    if chosen in ("0", "1"):
+        return chosen == "1"
+    return realtime_permitted()
 
 
 def unique_server_name(prefix: str = "lgtest") -> str:
@@ -85,7 +123,7 @@ def _alive(pid: int) -> bool:
 
 
 class JackServer:
-    """One `jackd --no-realtime -n NAME -d dummy` process (or a realtime one: see `realtime`)."""
+    """One `jackd --realtime|--no-realtime -n NAME -d dummy` process (see `realtime`)."""
 
     def __init__(
         self,
@@ -93,19 +131,19 @@ class JackServer:
         rate: int = 48000,
         period: int = 128,
         log_path: Path | None = None,
-        realtime: bool = False,
-        sync: bool = False,
+        realtime: bool | None = None,
+        sync: bool | None = None,
     ) -> None:
         """`realtime`: run the server and its clients' process threads with realtime
-        scheduling, as JACK users do (needs the right to; the tests use the default, which
-        works anywhere). `sync`: jackd's synchronous mode (-S), in which a starved client
-        makes the cycle wait instead of losing MIDI (measured on the 2-core machine under a CPU
-        hog: the default mode lost 15-51 messages per 30 s between two clients, -S none). Not
-        the default: in -S mode the port of a killed client stays listed for seconds, which is
-        not what users' servers do (the panel's rescue test depends on it)."""
+        scheduling, as JACK users do; None (the default) does where this process may
+        (`default_realtime`). `sync`: jackd's synchronous mode (-S), in which a starved client
+        makes the cycle wait instead of losing MIDI; None (the default): with realtime only.
+        The module docstring has the measurements. In either mode a message sent just after a
+        connection was made may be lost (4 in 40 under the hog in -S mode), which
+        conftest.JackTestClient.sync waits out."""
         self.name = name or unique_server_name()
-        self.realtime = realtime
-        self.sync = sync
+        self.realtime = default_realtime() if realtime is None else realtime
+        self.sync = self.realtime if sync is None else sync
         self.rate = rate
         self.period = period
         self.log_path = log_path

@@ -21,22 +21,35 @@ from tests.helpers import wait_for
 pytestmark = [pytest.mark.jack, pytest.mark.timeout(120)]
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "chorale.pt"
+TRIES = 3  # server deaths at most, for one that the engine sees while a voice sounds
 
 
 def connected_tester(client: str) -> JackTestClient:
+    """A tester listening to the engine's "livegen out" and playing into its "livegen in",
+    each connected as soon as the port appears, as a patchbay reconnects: the engine ends the
+    notes a restart cut RECONNECT_GRACE_S after its output is back, for a patchbay to be there."""
     tester = JackTestClient("restart")
-    wait_for(lambda: _try_connect(tester, client), 10, "the engine's ports to be back")
+    try:
+        tester.connect_input(f"{client}-01:livegen out", timeout=10)
+        tester.connect_output(f"{client}:livegen in", timeout=10)
+    except BaseException:
+        tester.close()
+        raise
     return tester
 
 
-def _try_connect(tester: JackTestClient, client: str) -> bool:
-    try:
-        tester.connect_output(f"{client}:livegen in")
-        tester.connect_input(f"{client}-01:livegen out")
-    except AssertionError:
-        tester.close()
-        return False
-    return True
+def play_until_voices_sound(engine: Engine, tester: JackTestClient) -> None:
+    """Play melody notes until the engine sounds a voice; returns as soon as it does."""
+    pitches = [72, 76, 79, 77]
+    deadline = time.monotonic() + 20
+    i = 0
+    while not engine.ledger.sounding():
+        assert time.monotonic() < deadline, "no voice sounded"
+        tester.send([0x90, pitches[i % 4], 90])
+        i += 1
+        wait = time.monotonic() + 0.25
+        while not engine.ledger.sounding() and time.monotonic() < wait:
+            tester.receive(1000, timeout=0.002)  # read as it comes: the input queue is finite
 
 
 def test_server_restart_reconnects_answers_and_ends_the_old_notes(
@@ -61,24 +74,23 @@ def test_server_restart_reconnects_answers_and_ends_the_old_notes(
     tester = None
     try:
         tester = connected_tester(client)
-        pitches = [72, 76, 79, 77]
-        deadline = time.monotonic() + 20
-        i = 0
-        while not engine.ledger.sounding():
-            assert time.monotonic() < deadline, "no voice sounded"
-            tester.send([0x90, pitches[i % 4], 90])
-            tester.receive(1000, timeout=0.2)
-            i += 1
-        server.kill()  # at once, while the voices sound (the tester's client dies with it)
-        wait_for(lambda: engine.port_state["out"] == "error", 5, "the engine to see the loss")
-        sounding = set(engine.unresolved)
-        assert sounding, "no voice was sounding when the server died"
-        tester.close()
-        server.start()
-        back = time.monotonic()
-        wait_for(lambda: engine.port_state == {"in": "open", "out": "open"}, 5, "the ports")
-        print(f"ports back {time.monotonic() - back:.2f} s after the server came back")
-        tester = connected_tester(client)
+        sounding: set[tuple[int, int]] = set()
+        for _ in range(TRIES):
+            play_until_voices_sound(engine, tester)
+            server.kill()  # at once, while the voices sound (the tester's client dies with it)
+            wait_for(lambda: engine.port_state["out"] == "error", 5, "the engine to see the loss")
+            # what sounded when the engine saw the loss: on a loaded machine every voice may
+            # have ended before its next look (every 0.1 s here); then the server dies again
+            sounding = set(engine.unresolved)
+            tester.close()  # abandons its clients of the dead server (conftest.JackTestClient)
+            server.start()
+            back = time.monotonic()
+            tester = connected_tester(client)
+            wait_for(lambda: engine.port_state == {"in": "open", "out": "open"}, 5, "the ports")
+            print(f"ports back {time.monotonic() - back:.2f} s after the server came back")
+            if sounding:
+                break
+        assert sounding, f"no voice was sounding when the engine saw the server die ({TRIES} tries)"
         after: list[bytes] = []
         wait_for(lambda: after.extend(m for m, _ in tester.receive(1000, timeout=0.05))
                  or any(m[0] & 0xF0 == 0xB0 and m[1] == 120 for m in after), 10,

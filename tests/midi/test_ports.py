@@ -44,10 +44,17 @@ def opened() -> Iterator[list[MidiInput | MidiOutput]]:
         port.close()
 
 
-def _poll_until(port: MidiInput, count: int, timeout: float = 2.0) -> list[tuple[bytes, float]]:
+def _poll_until(port: MidiInput, count: int, timeout: float = 5.0,
+                until: bytes | None = None) -> list[tuple[bytes, float]]:
+    """What `port` received, polled until `count` messages (or, with `until`, that message)
+    are in or `timeout` s passed."""
     got: list[tuple[bytes, float]] = []
     deadline = time.perf_counter() + timeout
-    while len(got) < count and time.perf_counter() < deadline:
+
+    def done() -> bool:
+        return any(m == until for m, _ in got) if until is not None else len(got) >= count
+
+    while not done() and time.perf_counter() < deadline:
         got.extend(port.poll())
         time.sleep(0.0005)
     return got
@@ -126,9 +133,8 @@ def test_sysex_and_active_sensing_are_dropped_clock_passes(
     tester.connect_output("livegen in")
     for message in ([0xF0, 0x7E, 0x01, 0xF7], [0xFE], [0xF8], [0xFA], [0x80, 60, 0]):
         tester.send(message)
-    got = _poll_until(inp, 3)
-    time.sleep(0.02)
-    got += inp.poll()
+    # the note-off was sent last: once it is in, all that came before it is (JACK keeps order)
+    got = _poll_until(inp, 1, until=b"\x80\x3c\x00")
     assert [message for message, _ in got] == [b"\xf8", b"\xfa", b"\x80\x3c\x00"]
 
 
@@ -159,6 +165,7 @@ def test_connect_by_case_insensitive_substring(
     opened += [inp, out]
     assert not inp.virtual and inp.name == f"{keys.name}:Stage Keys"
     assert out.name == f"{synth.name}:Piano Synth"
+    keys.sync()  # livegen's input connection to "Stage Keys" is in force
     keys.send([0x90, 64, 90])
     assert [message for message, _ in _poll_until(inp, 1)] == [b"\x90\x40\x5a"]
     out.send([0x90, 67, 70])
@@ -235,6 +242,7 @@ def test_portwatch_reports_vanish_and_return_and_reconnects(
     assert watch.check() is None
 
     if isinstance(port, MidiInput):
+        device.sync()  # livegen's new connection from "Watch Me" is in force
         device.send([0x90, 50, 60])
         assert [message for message, _ in _poll_until(port, 1)] == [b"\x90\x32\x3c"]
     else:
@@ -258,6 +266,7 @@ def test_portwatch_without_reconnect_leaves_reopening_to_the_owner(
     assert event is not None and event.kind == "returned" and "not reconnected" in event.message
     inp.reopen()
     assert inp.is_open and watch.check() is None
+    device.sync()  # the connection reopen() made is in force
     device.send([0x90, 48, 30])
     assert [message for message, _ in _poll_until(inp, 1)] == [b"\x90\x30\x1e"]
 
