@@ -323,7 +323,8 @@ def test_melody_gets_accompaniment_at_the_expected_steps(jack_client):
     heard = {(s, o) for s, o in rig.emitted if o}
     assert heard == {(s, (p,)) for s, p in melody}
     ons = rig.note_ons()
-    assert ons, "no accompaniment"
+    assert ons, (f"no accompaniment in {len(rig.emitted)} steps (the engine skipped "
+                 f"{rig.engine.stats.skipped_steps}); it sent {rig.sent()}")
     # on the grid: every note-on in the first quarter of a step, typically within 1 ms of its
     # boundary (the bound is on the median, and on what is left after the time the OS kept the
     # engine from running: a busy machine may preempt any single send)
