@@ -257,7 +257,14 @@ class _Nucleus:
     __slots__ = ("order", "sorted_p", "cum", "last")
 
     def __init__(self, logits: np.ndarray, top_p: float):
-        p = np.exp(logits - logits.max())
+        top = logits.max()
+        if top == -np.inf:
+            # every token is forbidden (the accompanist's rules and the sampler's masks can
+            # meet that way, e.g. a voice held above the melody under a cadence's hold): the
+            # voice rests, which is never wrong, rather than drawing from NaN
+            logits = np.full_like(logits, -np.inf)
+            logits[REST] = top = 0.0
+        p = np.exp(logits - top)
         self.order = order = np.argsort(-p, kind="stable")
         self.sorted_p = p[order]
         self.cum = cum = np.cumsum(self.sorted_p)

@@ -118,3 +118,23 @@ def test_a_frame_with_a_fault_gives_way_to_a_candidate_without(model):
             assert best <= fault and best < PARALLEL
             improved += best < fault
     assert improved >= 5
+
+
+def test_a_voice_with_every_token_forbidden_rests(model):
+    """The accompanist's rules can leave a voice nothing (a held note above the melody under a
+    cadence's hold): it rests, and no NaN reaches the draw."""
+    import warnings
+
+    net, info = modelfile.load(model)
+    heads = Heads({k: v.numpy() for k, v in net.head_weights().items()}, info.order)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        base, bias, prev, u = frame_case(heads, rng)
+        bias[1, :] = -np.inf  # the tenor may do nothing at all
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tokens = heads.sample(base, [74], bias, 1.0, 0.9, u, [65, 60, 53], False, True,
+                                  prev, 74)
+        assert tokens[1] == REST
+        assert all(0 <= t < VOCAB for t in tokens)
+    assert top_p_sample(np.full(VOCAB, -np.inf), 0.9, 0.5) == REST
