@@ -61,14 +61,18 @@ class JackTestClient:
     made so far (by any client) is in force. A test that had livegen connect a port itself calls
     `sync()` before sending through it.
 
-    Like livegen.midi.ports, no port is closed within SETTLE_S of being opened (libjack's
-    notification thread may still walk the port list), no client is opened while the server's
-    socket says it is down, and the objects of a server that died or was restarted since they
-    were opened are abandoned, never closed: closing them blocks or crashes inside libjack.
+    Like livegen.midi.ports, no port is closed within SETTLE_S of a change to the JACK graph
+    (libjack's notification thread may still walk the client's port list after a change: closing
+    a port then crashes now and then, more often on a busy machine; here that is after any
+    change this client made, and after any change anyone made that shows in the port list), no
+    client is opened while the server's socket says it is down, and the objects of a server that
+    died or was restarted since they were opened are abandoned, never closed: closing them blocks
+    or crashes inside libjack.
     """
 
     SETTLE_S = 0.2  # 50 ms sufficed on a quiet machine; a CPU hog stretches the race (see ports)
     SYNC_TIMEOUT_S = 15.0  # generous: a loaded 2-core machine (tests/helpers.py)
+    QUIET_TIMEOUT_S = 5.0
 
     def __init__(self, name: str = "tester") -> None:
         # unique per test process: jackd2 clients of one name collide across servers while opening
@@ -101,17 +105,28 @@ class JackTestClient:
                 or ports.jack_server_identity(server) != identity):
             _ABANDONED.append(rt)
             return
-        self._wait_settled()
+        self._wait_quiet(rt)
         rt.close_port()
         rt.delete()
+        self._changed()
 
-    def _opened(self) -> None:
+    def _changed(self) -> None:
+        """This client just changed the JACK graph (a port opened or closed)."""
         self._settled_at = time.perf_counter() + self.SETTLE_S
 
-    def _wait_settled(self) -> None:
-        delay = self._settled_at - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+    def _wait_quiet(self, rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
+        """Before closing a port: wait until the graph has not changed for SETTLE_S, by this
+        client (`_settled_at`) or by anyone as far as the ports `rt` lists show (a client that
+        ended, such as a killed engine's); at most QUIET_TIMEOUT_S."""
+        deadline = time.monotonic() + self.QUIET_TIMEOUT_S
+        seen, since = rt.get_ports(), time.perf_counter()
+        while time.monotonic() < deadline:
+            if time.perf_counter() >= max(self._settled_at, since + self.SETTLE_S):
+                return
+            time.sleep(0.01)
+            listed = rt.get_ports()
+            if listed != seen:
+                seen, since = listed, time.perf_counter()
 
     @staticmethod
     def _index(rt: rtmidi.MidiIn | rtmidi.MidiOut, substring: str,
@@ -147,7 +162,7 @@ class JackTestClient:
         out = self._new_out()
         index, port = self._index(out, to, timeout)
         out.open_port(index, port_name)
-        self._opened()
+        self._changed()
         self.sync()
         return port
 
@@ -158,19 +173,19 @@ class JackTestClient:
         inp = self._new_in()
         index, port = self._index(inp, source, timeout)
         inp.open_port(index, port_name)
-        self._opened()
+        self._changed()
         self.sync()
         return port
 
     def virtual_output(self, port_name: str) -> None:
         """Offer an unconnected output port (a source livegen can connect to by name)."""
         self._new_out().open_virtual_port(port_name)
-        self._opened()
+        self._changed()
 
     def virtual_input(self, port_name: str) -> None:
         """Offer an unconnected input port (a destination livegen can connect to by name)."""
         self._new_in().open_virtual_port(port_name)
-        self._opened()
+        self._changed()
 
     def sync(self, timeout: float | None = None) -> None:
         """Wait until every JACK graph change made so far, by any client, is in force.
@@ -188,12 +203,12 @@ class JackTestClient:
             name = f"probe {secrets.token_hex(4)}"
             probe_in.open_virtual_port(name)
             self._probe_in, self._probe_port = probe_in, name
-            self._opened()
+            self._changed()
         probe_out = self._open(rtmidi.MidiOut, f"{self.name}-probe")
         self._probe_outs.append(probe_out)
         index, _ = self._index(probe_out, f":{self._probe_port}", timeout)
         probe_out.open_port(index, "probe out")
-        self._opened()
+        self._changed()
         self._probes += 1
         probe = [0xF0, 0x7D, 0x6C, 0x67, (self._probes >> 7) & 0x7F, self._probes & 0x7F, 0xF7]
         deadline = time.monotonic() + timeout

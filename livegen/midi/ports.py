@@ -46,7 +46,9 @@ dummy driver:
   right after opening segfaulted about once in 300 cycles. So a named output waits JACK_SETTLE_S
   (50 ms) after connecting, a reconnect waits 50 ms after its port returned, and no port is closed
   within 50 ms of being opened (3600 open/close cycles then ran clean). Another client changing the
-  graph at the very moment livegen closes a port can still meet that race; it is rare.
+  graph at the very moment livegen closes a port met that race too (rarely, on a busy machine: a
+  test server restarting, a killed client's ports going), so a JACK port is closed only once the
+  port list it sees has been unchanged for 50 ms (at most 0.3 s of waiting).
 - jackd2 names a client's notification socket after the client alone (/dev/shm/jack_<client>_<uid>
   _0, no server name), so clients of one name opening at the same moment on two servers collide:
   1 open in 8 failed in a tight loop. `client_name` (default $LIVEGEN_CLIENT_NAME, else "livegen")
@@ -85,6 +87,10 @@ QUEUE_SIZE_LIMIT = 1024
 # How long a JACK graph change made here (a port opened, a connection made) is given to settle
 # before the port is used or closed; see the module docstring.
 JACK_SETTLE_S = 0.05
+# Before closing a JACK port: how long its client's port list must stay unchanged (anyone's
+# change shows there), and the longest wait for that; see the module docstring.
+JACK_QUIET_S = 0.05
+JACK_QUIET_LIMIT_S = 0.3
 
 API_NAMES: dict[str, int] = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -229,6 +235,23 @@ def _new_rt(direction: Direction, api: int, client_name: str) -> rtmidi.MidiIn |
 def _delete_rt(rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
     rt.close_port()
     rt.delete()
+
+
+def _wait_graph_quiet(rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
+    """Before closing a JACK port: wait until the ports `rt` lists have not changed for
+    JACK_QUIET_S (another client's change is walked by libjack's notification thread while the
+    close edits the list), at most JACK_QUIET_LIMIT_S."""
+    clock = time.perf_counter
+    start = since = clock()
+    try:
+        seen = rt.get_ports()
+        while clock() - since < JACK_QUIET_S and clock() - start < JACK_QUIET_LIMIT_S:
+            time.sleep(0.01)
+            listed = rt.get_ports()
+            if listed != seen:
+                seen, since = listed, clock()
+    except rtmidi.RtMidiError:
+        return
 
 
 def _api_surely_down(api: int) -> bool:
@@ -407,6 +430,8 @@ class _Port:
             _ABANDONED.append(rt)
             return
         self._wait_settled()
+        if self.jack_server is not None:
+            _wait_graph_quiet(rt)
         _delete_rt(rt)
 
     def _abandon(self) -> None:
