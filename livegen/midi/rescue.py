@@ -43,6 +43,7 @@ from livegen.midi.ledger import (
 from livegen.status import Status
 
 CONNECTIONS_S = 1.5  # how often the engine output's connections are read
+RECENT_S = 3 * CONNECTIONS_S  # a port seen gone this recently may be the dead engine's
 RESCUE_CLIENT = "livegen-rescue"
 ALSA_CLIENTS = "/proc/asound/seq/clients"
 JACK_NO_START_SERVER = 0x01  # jack_options_t
@@ -174,7 +175,11 @@ class OutputConnections:
     def __init__(self, api: int, interval: float = CONNECTIONS_S):
         self.api = api
         self.interval = interval
-        self.seen: dict[str, list[str]] = {}
+        self.seen: dict[str, list[str]] = {}  # port -> destinations, at the last reading
+        # ports that were gone at a later reading: (their last destinations, when seen gone).
+        # A reading between the engine's death and the rescue must not forget where it played.
+        self.vanished: dict[str, tuple[list[str], float]] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -208,8 +213,18 @@ class OutputConnections:
         while not self._stop.is_set():
             found = self.scan()
             if found is not None:
-                self.seen = found
+                self.record(found, time.monotonic())
             self._stop.wait(self.interval)
+
+    def record(self, found: dict[str, list[str]], now: float) -> None:
+        """A reading: ports listed before and missing now are kept as vanished."""
+        with self._lock:
+            for port, destinations in self.seen.items():
+                if port not in found:
+                    self.vanished[port] = (destinations, now)
+            for port in found:
+                self.vanished.pop(port, None)
+            self.seen = found
 
     def stop(self) -> None:
         self._stop.set()
@@ -218,11 +233,17 @@ class OutputConnections:
         """After the engine died: the destinations of the "livegen out" port(s) that vanished
         since the last reading, as names `ports.open_output` finds."""
         self.stop()
-        before = dict(self.seen)
-        if not before:
+        start = time.monotonic()
+        with self._lock:
+            before = dict(self.seen)
+            # gone at a reading just before this call (the engine died between two readings)
+            recent = {port: destinations for port, (destinations, at) in self.vanished.items()
+                      if start - at <= RECENT_S}
+        if not before and not recent:
             return []
-        deadline = time.monotonic() + timeout
-        gone: list[str] = []
+        deadline = start + timeout
+        gone: list[str] = list(recent)
+        before.update(recent)
         while True:
             now = self.scan()
             if now is not None:
