@@ -169,15 +169,20 @@ class Engine:
         return self._next_event() - now > QUIET_S
 
     def _wait(self) -> None:
-        deadline = min(self.now() + POLL_S, self._next_event())
-        # waiting for an expected note (follow window): spin, so that the note is answered
-        # by a warm processor the moment it arrives
-        spin = self.follow_until is not None
+        # Sleep between polls (at most POLL_S, so that input is picked up within it), also in a
+        # follow window: a note arriving then is answered well inside the JACK period its
+        # answer waits for anyway. Only the last SPIN_S before a step event is spun: a long
+        # busy-wait takes a core from the JACK client threads of every program on a 2-core
+        # machine without realtime scheduling, and they lose MIDI messages
+        # (docs/ARCHITECTURE.md, "The hot path"). (Until this was fixed the wait was capped at
+        # POLL_S < SPIN_S, so the worker only ever "slept" for sleep(0), about the kernel's
+        # 50 us timer slack, and a follow window was spun through.)
+        deadline = self._next_event()
         while True:
             left = deadline - self.now()
             if left <= 0:
                 return
-            if left > SPIN_S and not spin:
+            if left > SPIN_S:
                 self.sleep(min(POLL_S, left - SPIN_S))
                 return  # back to poll the input
             # spin: the deadline is near; keep the input polled while spinning, and yield the

@@ -71,6 +71,35 @@ def test_follow_window_waits_for_a_late_note_and_plays_right_after_it(model):
     assert eng.stats.latency and max(eng.stats.latency) < 0.001
 
 
+def test_the_worker_never_busy_waits_longer_than_a_millisecond(model):
+    """Waiting out follow windows (every step here, a note 25 ms late on some) and boundaries,
+    the worker sleeps between polls: a busy-wait over a 30 ms window took a core from the JACK
+    clients' threads on a 2-core machine (docs/ARCHITECTURE.md, "The hot path")."""
+    eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
+    sleeps: list[tuple[float, float]] = []  # (start, end) of each real sleep
+
+    def sleep(dt: float) -> None:
+        start = clock.t
+        clock.sleep(dt)
+        if dt > 0:
+            sleeps.append((start, clock.t))
+
+    eng.sleep = sleep
+    t0 = eng.transport.clock.step_time(0)
+    for i, pitch in enumerate([72, 74, 76, 77]):
+        inp.at(t0 + 8 * i * STEP + 0.025, [0x90, pitch, 90])
+        inp.at(t0 + (8 * i + 6) * STEP, [0x80, pitch, 0])
+    run_until(eng, clock, t0 + 32 * STEP)
+    assert out.note_ons(), "no accompaniment"
+    assert eng.stats.waited_in_vain > 10  # the windows were waited out
+    assert len(sleeps) > 1000, "the worker hardly ever slept"
+    busy = [b[0] - a[1] for a, b in zip(sleeps, sleeps[1:], strict=False)]
+    # at most the spin before a step event (SPIN_S, 0.8 ms) and the simulated clock's creep
+    # over the work around it
+    assert max(busy) < 0.0012
+    assert sum(busy) < 0.15 * (sleeps[-1][1] - sleeps[0][0])  # mostly asleep
+
+
 def play_line_and_chord(model, plan: bool):
     """A melody, some notes late into the follow window, some legato, then a chord."""
     eng, clock, inp, out = make(model, follow_ms=30.0, follow_threshold=0.0)
