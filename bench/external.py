@@ -317,7 +317,13 @@ def drive(out, melody: list[Note], seconds: float, log: DriveLog, rng: random.Ra
     clock = time.perf_counter
     start = clock()
     if link is None:
+        # Start, and a song position of 0 with Continue as a DAW sends them: the JACK server
+        # without realtime loses a message now and then, and a lost Start alone would leave the
+        # engine stopped for the whole run (it would be counted as "no samples")
         out.send_message([0xFA])
+        sleep_until(clock() + 0.02)
+        out.send_message([0xF2, 0, 0])
+        out.send_message([0xFB])
         t = clock() + 0.05
     else:
         sample = link.sample()
