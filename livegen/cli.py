@@ -376,9 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
                        preset_help="preset name or .toml file (default: every shipped preset)")
     p.add_argument("--seeds", type=_seeds, default=4, metavar="N",
                    help="how many seeds to sample the model with (default %(default)s)")
-    p.add_argument("--set", choices=["chorales", "folk", "both"], default="both",
+    p.add_argument("--set", choices=["chorales", "folk", "both", "valid"], default="both",
                    help="evaluate on the chorales' test split, the folk tunes, or both "
-                   "(default %(default)s)")
+                   "(default %(default)s); valid: the chorales' validation split, where "
+                   "presets are tuned")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--limit", type=_limit, metavar="N",
                    help="use only the first N pieces of each set (default: all)")

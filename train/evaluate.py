@@ -58,7 +58,7 @@ FIGURES = [
 ]
 VOICE_ONSETS = "onsets_per_beat_"
 ROWS = [("model", "model"), ("bach", "Bach"), ("rules", "block triads")]
-SETS = ("chorales", "folk")
+SETS = ("chorales", "folk")  # what `livegen eval` reports; "valid" is for tuning presets
 PIECE_SEEDS = 1_000_003  # a piece's sampling seed: seed * PIECE_SEEDS + its index
 
 Log = Callable[[str], None]
@@ -258,10 +258,12 @@ def _load_set(name: str, limit: int | None) -> tuple[list[data_mod.Piece], bool,
     """(pieces, whether they carry Bach's voices, a label)."""
     if name == "chorales":
         return data_mod.chorales().test[:limit], True, "chorales, test split"
+    if name == "valid":  # presets are tuned here, so that the test split stays unseen
+        return data_mod.chorales().valid[:limit], True, "chorales, validation split"
     if name == "folk":
         return (data_mod.folk_tunes(limit=limit), False,
                 "folk tunes (Ryan's Mammoth Collection), validation set")
-    raise ValueError(f"unknown evaluation set {name!r}: choose from {', '.join(SETS)}")
+    raise ValueError(f"unknown evaluation set {name!r}: choose from {', '.join((*SETS, 'valid'))}")
 
 
 def _outside(pieces: Sequence[data_mod.Piece], rt: Runtime) -> float:
