@@ -9,7 +9,8 @@
    each onset's arrival and the accompaniment note-on it sends (`livegen run --stats`), and
    reports send - max(arrival, boundary). The bench preset follows every step
    (follow_threshold 0), so each onset is a sample. Run headless, with the TUI attached (under
-   tmux), and with the TUI and the monitor synth, in one run, for a fair comparison.
+   tmux), and with the TUI and the monitor synth, in one run, for a fair comparison; mode `osc`
+   is headless with the OSC server on and a fader moved 4 times a second over OSC.
 2. Internal-clock emission error: the engine alone on its internal clock at 180 BPM with the
    follow window off; each step's note-on time against the ideal boundary.
 
@@ -44,6 +45,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -55,9 +57,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from jackserver import JackServer  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from external import free_udp_port, osc_sweep  # noqa: E402
+
 from livegen.presets import find_preset, load_preset, save_preset  # noqa: E402
 
 LIVEGEN = [sys.executable, "-m", "livegen.cli"]
+OSC_PORT = [0]  # the osc mode's UDP port, chosen when it starts
+OSC_RATE = 4.0  # OSC messages a second in the osc mode
 
 
 def preset_file(folder: Path, **timing) -> Path:
@@ -128,7 +135,9 @@ def drive(out, onsets: int, seed: int = 0) -> int:
 def start_engine(mode: str, preset: Path, stats: Path, env: dict, session: str
                  ) -> subprocess.Popen | None:
     args = [*LIVEGEN, "run", "--preset", str(preset), "--stats", str(stats), "--seed", "0"]
-    if mode == "headless":
+    if mode == "osc":
+        args += ["--osc-port", str(OSC_PORT[0])]
+    if mode in ("headless", "osc"):
         return subprocess.Popen([*args, "--headless"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     if mode == "tui-synth":
@@ -194,11 +203,20 @@ def main() -> None:
             for mode in modes:
                 stats = folder / f"{mode}.json"
                 session = f"lgbench{os.getpid()}"
+                if mode == "osc":
+                    OSC_PORT[0] = free_udp_port()
                 proc = start_engine(mode, follow, stats, env, session)
                 out = connect(f"bench-{os.getpid()}", "livegen in", out=True)
+                stop, osc_sent = threading.Event(), [0]
+                if mode == "osc":  # the engine's OSC server is up: its MIDI port is
+                    threading.Thread(target=osc_sweep, args=(OSC_PORT[0], OSC_RATE, stop,
+                                                             osc_sent), daemon=True).start()
                 t0 = time.perf_counter()
                 ticks = drive(out, args.onsets)
                 played = time.perf_counter() - t0
+                stop.set()
+                if mode == "osc":
+                    print(f"  OSC messages sent: {osc_sent[0]}", flush=True)
                 time.sleep(0.5)
                 stop_engine(mode, proc, session, stats)
                 out.close_port()
@@ -226,7 +244,7 @@ def main() -> None:
     finally:
         server.stop()
     base = results.get("headless")
-    for mode in ("tui", "tui-synth"):
+    for mode in ("tui", "tui-synth", "osc"):
         if base and results.get(mode):
             print(f"p99 {mode} / headless = {pct(results[mode], 99) / pct(base, 99):.2f}")
     if args.json:

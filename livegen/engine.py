@@ -44,8 +44,8 @@ from livegen.settings import Settings
 from livegen.status import ROLL_KEPT, RollEvent, Status
 from livegen.transport import Transport
 
-POLL_S = 0.0005  # longest sleep between input polls
-SPIN_S = 0.0008  # busy-wait this close to a deadline, for sub-millisecond timing
+POLL_S = 0.0005  # longest wait between two passes of the loop
+YIELD_S = 0.00005  # sleep between input polls while waiting (plus the kernel's timer slack)
 PROPOSE_S = 0.0015  # speculate only until this long before a boundary, then keep it free
 QUIET_S = 0.004  # housekeeping only when the next step event is at least this far away
 QUEUE_LIMIT = 4096  # input messages taken per poll at most; the rest count as dropped
@@ -169,27 +169,17 @@ class Engine:
         return self._next_event() - now > QUIET_S
 
     def _wait(self) -> None:
-        # Sleep between polls (at most POLL_S, so that input is picked up within it), also in a
-        # follow window: a note arriving then is answered well inside the JACK period its
-        # answer waits for anyway. Only the last SPIN_S before a step event is spun: a long
-        # busy-wait takes a core from the JACK client threads of every program on a 2-core
-        # machine without realtime scheduling, and they lose MIDI messages
-        # (docs/ARCHITECTURE.md, "The hot path"). (Until this was fixed the wait was capped at
-        # POLL_S < SPIN_S, so the worker only ever "slept" for sleep(0), about the kernel's
-        # 50 us timer slack, and a follow window was spun through.)
-        deadline = self._next_event()
-        while True:
-            left = deadline - self.now()
-            if left <= 0:
-                return
-            if left > SPIN_S:
-                self.sleep(min(POLL_S, left - SPIN_S))
-                return  # back to poll the input
-            # spin: the deadline is near; keep the input polled while spinning, and yield the
-            # processor (and the GIL) between polls
+        # Poll the input every YIELD_S until the next step event, for at most POLL_S per pass,
+        # in a follow window too. A real sleep, never a busy-wait (sleep(0) was used before: on
+        # Linux it sleeps for the timer slack, ~50 us, but elsewhere it can be a pure spin): the
+        # processor and the GIL go to the other threads and programs between polls, the JACK
+        # client threads on a 2-core machine included, while a note or a tick is picked up
+        # within about 0.1 ms of its arrival (docs/ARCHITECTURE.md, "The hot path").
+        deadline = min(self.now() + POLL_S, self._next_event())
+        while self.now() < deadline:
             if self._poll(self.now()):
                 return
-            self.sleep(0)
+            self.sleep(YIELD_S)
 
     def _next_event(self) -> float:
         """When the step machine next has something to do (inf: nothing scheduled)."""
@@ -258,7 +248,7 @@ class Engine:
                 self._play_step(event.time, by_onset=False)
             if tr.emitted:  # the next boundary came before the advance was due
                 self._advance(event.time, event.time - tr.timing.prewindow * tr.step_length())
-            tr.begin(result.index, result.time)
+            tr.begin(result.index, result.time, event.time)
             self.follow_until = None
 
     def _transport_stop(self) -> None:
@@ -411,7 +401,9 @@ class Engine:
         else:
             sent_at = self._send_changes(changes)
             if by_onset and self.onset_at is not None:
-                self.stats.count_latency(sent_at - max(self.onset_at, tr.boundary), ready)
+                # from when the worker had both the note and the step (README, *Figures*)
+                start = max(self.onset_at, tr.boundary, tr.known_at)
+                self.stats.count_latency(sent_at - start, ready)
             elif self.follow_until is None:
                 self.stats.emission.append(sent_at - ideal)
         self.onset_at = None

@@ -23,7 +23,10 @@ SHOWN_OVER = 1000  # ... over this many recent samples
 
 @dataclass
 class Stats:
-    latency: deque = field(default_factory=lambda: deque(maxlen=100_000))  # onset -> note sent
+    # onset -> note sent: from the later of the onset's pickup and the moment the step was known
+    # to begin (with MIDI clock its tick's pickup: the tick's delay behind the grid is the
+    # transport's, measured from outside by bench/external.py)
+    latency: deque = field(default_factory=lambda: deque(maxlen=100_000))
     emission: deque = field(default_factory=lambda: deque(maxlen=100_000))  # sent - ideal
     # the latency of the onsets whose frame was not proposed ahead (computed on arrival)
     latency_computed: deque = field(default_factory=lambda: deque(maxlen=100_000))

@@ -58,6 +58,10 @@ class Transport:
         # T of `step`; with MIDI clock, set by the tick that starts the step (or, that tick
         # overdue, by the follower's prediction: `silent`)
         self.boundary = self.clock.step_time(0) if self.running else INF
+        # With MIDI clock, when the worker learned `boundary` (the tick's pickup, or the moment
+        # it predicted a lost tick): the boundary is on the follower's fitted grid, so it is
+        # already past by the tick's delay on the way. -inf for clocks known ahead.
+        self.known_at = -INF
         self._predicted: int | None = None  # a step begun on the prediction, until reported
         # the Link session (None unless the clock is "link"); `link` may stand in for it
         self.link: LinkClock | None = None
@@ -270,11 +274,12 @@ class Transport:
                 return None
         return step
 
-    def begin(self, index: int, t: float) -> None:
-        """A tick began step `index` at `t`."""
+    def begin(self, index: int, t: float, known_at: float = -INF) -> None:
+        """A tick began step `index` at `t` (on the grid); it was picked up at `known_at`."""
         self.step = index
         self.running = True
         self.boundary = t
+        self.known_at = known_at
 
     def silent(self, now: float) -> bool:
         """The MIDI clock went quiet (a pulled cable, a stopped source that sent no Stop).
@@ -288,6 +293,7 @@ class Transport:
             due = self.follower.overdue(now)
             if due is not None and due.index == self.step:
                 self.boundary = due.time
+                self.known_at = now
                 self._predicted = due.index
         return False
 

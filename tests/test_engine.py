@@ -94,10 +94,8 @@ def test_the_worker_never_busy_waits_longer_than_a_millisecond(model):
     assert eng.stats.waited_in_vain > 10  # the windows were waited out
     assert len(sleeps) > 1000, "the worker hardly ever slept"
     busy = [b[0] - a[1] for a, b in zip(sleeps, sleeps[1:], strict=False)]
-    # at most the spin before a step event (SPIN_S, 0.8 ms) and the simulated clock's creep
-    # over the work around it
-    assert max(busy) < 0.0012
-    assert sum(busy) < 0.15 * (sleeps[-1][1] - sleeps[0][0])  # mostly asleep
+    # only the work between two polls (on the simulated clock: its creep per call of now())
+    assert max(busy) < 0.001
 
 
 def play_line_and_chord(model, plan: bool):
