@@ -616,7 +616,11 @@ def run_mode(mode: str, args, server: JackServer, env: dict, folder: Path,
             out.delete()
     if not stats.exists() or not heard_path.exists():
         print(engine_log.read_text(errors="replace")[-2000:], file=sys.stderr)
-        raise SystemExit(f"mode {mode}: the engine's stats or the listener's record is missing")
+        missing = [name for name, path in (("the engine's stats", stats),
+                                           ("the listener's record", heard_path))
+                   if not path.exists()]
+        raise SystemExit(f"mode {mode}: {' and '.join(missing)} missing (the engine exited "
+                         f"with {engine.returncode})")
     data = json.loads(stats.read_text())
     heard = [(t, m) for t, m in json.loads(heard_path.read_text())]
     if args.keep is not None:
