@@ -118,15 +118,7 @@ class JackTestClient:
         """Before closing a port: wait until the graph has not changed for SETTLE_S, by this
         client (`_settled_at`) or by anyone as far as the ports `rt` lists show (a client that
         ended, such as a killed engine's); at most QUIET_TIMEOUT_S."""
-        deadline = time.monotonic() + self.QUIET_TIMEOUT_S
-        seen, since = rt.get_ports(), time.perf_counter()
-        while time.monotonic() < deadline:
-            if time.perf_counter() >= max(self._settled_at, since + self.SETTLE_S):
-                return
-            time.sleep(0.01)
-            listed = rt.get_ports()
-            if listed != seen:
-                seen, since = listed, time.perf_counter()
+        ports.wait_graph_quiet(rt, self.SETTLE_S, self.QUIET_TIMEOUT_S, self._settled_at)
 
     @staticmethod
     def _index(rt: rtmidi.MidiIn | rtmidi.MidiOut, substring: str,

@@ -237,15 +237,18 @@ def _delete_rt(rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
     rt.delete()
 
 
-def _wait_graph_quiet(rt: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
-    """Before closing a JACK port: wait until the ports `rt` lists have not changed for
-    JACK_QUIET_S (another client's change is walked by libjack's notification thread while the
-    close edits the list), at most JACK_QUIET_LIMIT_S."""
+def wait_graph_quiet(rt: rtmidi.MidiIn | rtmidi.MidiOut, quiet: float = JACK_QUIET_S,
+                     limit: float = JACK_QUIET_LIMIT_S, settled_at: float = 0.0) -> None:
+    """Before closing a JACK port: wait until the ports `rt` lists have not changed for `quiet`
+    s (another client's change is walked by libjack's notification thread while the close edits
+    the list) and perf_counter() has passed `settled_at` (the caller's own last change), at
+    most `limit` s."""
     clock = time.perf_counter
     start = since = clock()
     try:
         seen = rt.get_ports()
-        while clock() - since < JACK_QUIET_S and clock() - start < JACK_QUIET_LIMIT_S:
+        while ((clock() - since < quiet or clock() < settled_at)
+               and clock() - start < limit):
             time.sleep(0.01)
             listed = rt.get_ports()
             if listed != seen:
@@ -431,7 +434,7 @@ class _Port:
             return
         self._wait_settled()
         if self.jack_server is not None:
-            _wait_graph_quiet(rt)
+            wait_graph_quiet(rt)
         _delete_rt(rt)
 
     def _abandon(self) -> None:
