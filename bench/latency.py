@@ -63,7 +63,6 @@ from external import free_udp_port, osc_sweep  # noqa: E402
 from livegen.presets import find_preset, load_preset, save_preset  # noqa: E402
 
 LIVEGEN = [sys.executable, "-m", "livegen.cli"]
-OSC_PORT = [0]  # the osc mode's UDP port, chosen when it starts
 OSC_RATE = 4.0  # OSC messages a second in the osc mode
 
 
@@ -132,11 +131,11 @@ def drive(out, onsets: int, seed: int = 0) -> int:
     return ticks
 
 
-def start_engine(mode: str, preset: Path, stats: Path, env: dict, session: str
-                 ) -> subprocess.Popen | None:
+def start_engine(mode: str, preset: Path, stats: Path, env: dict, session: str,
+                 osc_port: int | None = None) -> subprocess.Popen | None:
     args = [*LIVEGEN, "run", "--preset", str(preset), "--stats", str(stats), "--seed", "0"]
     if mode == "osc":
-        args += ["--osc-port", str(OSC_PORT[0])]
+        args += ["--osc-port", str(osc_port)]
     if mode in ("headless", "osc"):
         return subprocess.Popen([*args, "--headless"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -203,13 +202,12 @@ def main() -> None:
             for mode in modes:
                 stats = folder / f"{mode}.json"
                 session = f"lgbench{os.getpid()}"
-                if mode == "osc":
-                    OSC_PORT[0] = free_udp_port()
-                proc = start_engine(mode, follow, stats, env, session)
+                osc_port = free_udp_port() if mode == "osc" else None
+                proc = start_engine(mode, follow, stats, env, session, osc_port)
                 out = connect(f"bench-{os.getpid()}", "livegen in", out=True)
                 stop, osc_sent = threading.Event(), [0]
-                if mode == "osc":  # the engine's OSC server is up: its MIDI port is
-                    threading.Thread(target=osc_sweep, args=(OSC_PORT[0], OSC_RATE, stop,
+                if osc_port is not None:  # the engine is up (its MIDI port appeared)
+                    threading.Thread(target=osc_sweep, args=(osc_port, OSC_RATE, stop,
                                                              osc_sent), daemon=True).start()
                 t0 = time.perf_counter()
                 ticks = drive(out, args.onsets)
