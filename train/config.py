@@ -28,6 +28,8 @@ class TrainConfig:
     seed: int = 1
     device: str = "auto"
     patience: int = 5
+    # weight of the voices' loss at phrase ends (fermata notes and the beat before; chorales)
+    phrase_weight: float = 3.0
     limit: int | None = None  # use only this many training pieces (smoke tests)
     resume: bool = False
     threads: int = 0  # CPU threads for training; 0 = torch's default
@@ -77,6 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=d.patience,
                    help="stop after this many epochs without a better validation loss "
                    "(default %(default)s)")
+    p.add_argument("--phrase-weight", type=float, default=d.phrase_weight, metavar="W",
+                   help="weight of the voices' loss at phrase ends: the chorales' fermata notes "
+                   "and the beat before each, so that the model learns cadences (1 = no extra "
+                   "weight; default %(default)s)")
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only N training pieces, for a quick try (default: all)")
     p.add_argument("--resume", action="store_true",

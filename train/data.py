@@ -16,6 +16,13 @@ parses, duplicates included, sorted by name), the files not kept are taken out o
 order, and the order is then cut 10% test, 10% validation, the rest training; the few pieces
 this shifts across a boundary are listed by `split_changes`.
 
+Phrase ends: the chorales mark them with fermatas on the soprano's notes. `Piece.phrase_ends`
+holds, per step, whether the melody sounds a note under a fermata there (the note's onset and
+the steps it is held); the trainer weighs the voices' loss on those steps and on the beat before
+them (`phrase_weights`), so that the model learns the chords and holds of cadences more strongly
+than the average step. The model does not get them as an input: live, nobody marks a phrase end
+before it happens (the accompanist's cadence rules guess it from the melody instead).
+
 The folk set is a fixed draw of tunes from Ryan's Mammoth Collection (music21's corpus holds it
 as one ABC file per tune): melodies only, never trained on, for `livegen eval` (README,
 "Figures"). Each tune is its written melody (top note of any chord, grace notes left out,
@@ -29,7 +36,7 @@ import hashlib
 import random
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +51,8 @@ CHORALE_VOICES = ("alto", "tenor", "bass")
 # inside these more than 99% of the time; checked by tests/test_data.py on the corpus cache).
 CHORALE_RANGES = {"soprano": (59, 81), "alto": (53, 77), "tenor": (46, 69), "bass": (34, 64)}
 SPLIT_SEED = 20240917
-CACHE_VERSION = 3  # 3: each piece keeps its source file, so that duplicates can be told apart
+# 3: each piece keeps its source file, so that duplicates can be told apart; 4: phrase ends
+CACHE_VERSION = 4
 # Preferred formats when one chorale is in several files; others come after these.
 FORMAT_PREFERENCE = (".mxl", ".musicxml", ".xml", ".krn")
 FOLK_SEED = 20250309
@@ -62,6 +70,9 @@ class Piece:
     beats_per_bar: int = 4
     first_downbeat: int = 0  # step of the first downbeat; earlier steps are a pickup
     source: str = ""  # the file it was read from (its name), where one is known
+    # [T] bool: the melody sounds a note under a fermata (a phrase end) at this step; empty
+    # where the source marks none (MIDI files, folk tunes)
+    phrase_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def length(self) -> int:
@@ -228,8 +239,9 @@ def piece_from_score(score, name: str) -> Piece | None:
     length = max(n.end for line in lines for n in line)
     bar, first = _bar_grid(score, parts[0])
     voices = np.stack([voice_tokens(line, length) for line in lines[1:]], axis=1)
-    return Piece(name, skyline(lines[0]), voices, max(1, round(bar)),
-                 round(first * STEPS_PER_BEAT))
+    melody = skyline(lines[0])
+    return Piece(name, melody, voices, max(1, round(bar)), round(first * STEPS_PER_BEAT),
+                 phrase_ends=_fermata_steps(parts[0], melody, length))
 
 
 def melody_from_score(score, name: str) -> Piece | None:
@@ -260,6 +272,36 @@ def _part_line(part) -> list[StepNote]:
         start = float(n.offset)
         notes.append(Note(pitch, start, start + float(n.duration.quarterLength)))
     return to_steps(notes)
+
+
+def _fermata_steps(part, melody: Sequence[StepNote], length: int) -> np.ndarray:
+    """[length] bool: the steps where the melody sounds a note that carries a fermata (on any of
+    its tied parts)."""
+    from music21 import expressions
+
+    marked = np.zeros(length, dtype=bool)
+    for n in part.flatten().notes:
+        if not any(isinstance(e, expressions.Fermata) for e in n.expressions):
+            continue
+        step = round(float(n.offset) * STEPS_PER_BEAT)
+        for m in melody:
+            if m.start <= step < m.end:
+                marked[m.start:m.end] = True
+    return marked
+
+
+def phrase_weights(piece: Piece, weight: float) -> np.ndarray:
+    """[T] loss weights of a piece's steps: `weight` on the steps of a phrase end (a fermata
+    note, `Piece.phrase_ends`) and on the beat before each, 1 elsewhere."""
+    out = np.ones(piece.length, dtype=np.float32)
+    ends = piece.phrase_ends
+    if weight == 1.0 or not ends.any():
+        return out
+    marked = ends.copy()
+    for start in np.flatnonzero(ends & ~np.concatenate([[False], ends[:-1]])):
+        marked[max(0, start - STEPS_PER_BEAT):start] = True
+    out[marked] = weight
+    return out
 
 
 def _bar_grid(score, part) -> tuple[float, float]:
@@ -325,18 +367,25 @@ def _save_pieces(path: Path, pieces: Sequence[Piece]) -> None:
                        for p, h in zip(pieces, human, strict=True)], dtype=np.int32),
         human=np.concatenate(human),
         voices=np.concatenate([p.voices for p in pieces]),
+        phrase_ends=np.concatenate([_phrase_ends(p) for p in pieces]),
     )
+
+
+def _phrase_ends(piece: Piece) -> np.ndarray:
+    ends = piece.phrase_ends
+    return ends if ends.shape == (piece.length,) else np.zeros(piece.length, dtype=bool)
 
 
 def _load_pieces(path: Path) -> list[Piece]:
     with np.load(path, allow_pickle=False) as z:
         names, meta, human, voices = z["names"], z["meta"], z["human"], z["voices"]
         sources = z["sources"] if "sources" in z else np.array([""] * len(names))
+        ends = z["phrase_ends"] if "phrase_ends" in z else np.zeros(len(voices), dtype=bool)
     pieces, h0, v0 = [], 0, 0
     for name, source, (bpb, first, length, n_human) in zip(names, sources, meta, strict=True):
         notes = [StepNote(int(p), int(s), int(e)) for p, s, e in human[h0:h0 + n_human]]
         pieces.append(Piece(str(name), notes, voices[v0:v0 + length], int(bpb), int(first),
-                            str(source)))
+                            str(source), ends[v0:v0 + length].astype(bool)))
         h0, v0 = h0 + n_human, v0 + length
     return pieces
 
@@ -422,9 +471,13 @@ class Arrays:
     voices: np.ndarray  # [T, V]
     positions: np.ndarray  # [T]
     shifts: tuple[int, ...]  # transpositions that keep every part in range
+    weights: np.ndarray  # [T] float32: each step's weight in the voices' loss
 
 
-def arrays(piece: Piece, ranges: Sequence[tuple[int, int]], augment: bool) -> Arrays:
+def arrays(piece: Piece, ranges: Sequence[tuple[int, int]], augment: bool,
+           phrase_weight: float = 1.0) -> Arrays:
+    """The piece's inputs and targets; `phrase_weight` weighs the voices' loss at its phrase
+    ends (`phrase_weights`)."""
     onsets, held = human_frames(piece.human, piece.length)
     width = max(1, max(len(o) for o in onsets), max(len(h) for h in held))
     pad = np.full((piece.length, 2, width), -1, dtype=np.int16)
@@ -439,7 +492,7 @@ def arrays(piece: Piece, ranges: Sequence[tuple[int, int]], augment: bool) -> Ar
                        if all(lo <= a + s and b + s <= hi
                               for (a, b), (lo, hi) in zip(spans, ranges, strict=True))) or (0,)
     return Arrays(pad[:, 0], pad[:, 1], lead, piece.voices.astype(np.int16), piece.positions(),
-                  shifts)
+                  shifts, phrase_weights(piece, phrase_weight))
 
 
 def batches(items: Sequence[Arrays], batch: int, seq_len: int, rng: np.random.Generator,
@@ -477,7 +530,10 @@ def _window(a: Arrays, seq_len: int, rng: np.random.Generator | None) -> dict[st
     voices[:n] = _transpose(a.voices[sl], shift)
     positions = np.zeros(seq_len, dtype=np.int64)
     positions[:n] = a.positions[sl]
-    return {"human": human, "lead": lead, "voices": voices, "positions": positions}
+    weights = np.zeros(seq_len, dtype=np.float32)  # padding weighs nothing
+    weights[:n] = a.weights[sl]
+    return {"human": human, "lead": lead, "voices": voices, "positions": positions,
+            "weights": weights}
 
 
 def _transpose(tokens: np.ndarray, shift: int) -> np.ndarray:
@@ -503,5 +559,6 @@ def describe(ds: Dataset, out=sys.stdout) -> None:
 
 
 __all__ = ["HOLD", "Piece", "Dataset", "Role", "chorales", "one_per_bwv", "split_chorale_files",
+           "phrase_weights",
            "folk_tunes", "midi_folder", "arrays", "batches", "sequential", "machine_input",
            "describe"]

@@ -63,6 +63,9 @@ def out_path(cfg: TrainConfig) -> Path:
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
+    if not cfg.phrase_weight > 0:
+        raise TrainError(f"--phrase-weight {cfg.phrase_weight} is not a positive number; give "
+                         "1 for no extra weight at phrase ends, or more (default 3)")
     target = out_path(cfg)
     if cfg.export_only:  # the model as trained: its sizes and data come from the checkpoint
         saved = torch.load(Path(cfg.run_dir) / "last.pt", map_location="cpu", weights_only=True)
@@ -92,7 +95,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> Path:
     if main:
         data_mod.describe(ds)
     ranges = [ds.ranges["human"], *(ds.ranges[v] for v in ds.voices)]
-    train_items = [data_mod.arrays(p, ranges, augment=True) for p in ds.train]
+    train_items = [data_mod.arrays(p, ranges, augment=True, phrase_weight=cfg.phrase_weight)
+                   for p in ds.train]
     valid_items = [data_mod.arrays(p, ranges, augment=False) for p in ds.valid]
 
     mcfg = ModelConfig(n_voices=len(ds.voices), cell=cfg.cell, hidden=cfg.hidden,
@@ -206,9 +210,14 @@ def _eval_settings(cfg: TrainConfig):
 
 
 def _loss(lead: torch.Tensor, voices: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The lead's mean NLL plus the voices' NLL, weighted per step (`data.phrase_weights`: the
+    phrase ends count more) and normalized by the weights, times the number of voices."""
     lead_loss = F.cross_entropy(lead.flatten(0, 1).float(), b["lead"].flatten(), ignore_index=-100)
-    voice_loss = F.cross_entropy(voices.flatten(0, 2).float(), b["voices"].flatten(),
-                                 ignore_index=-100)
+    per_token = F.cross_entropy(voices.flatten(0, 2).float(), b["voices"].flatten(),
+                                ignore_index=-100, reduction="none")
+    weights = b["weights"].unsqueeze(-1).expand(b["voices"].shape).flatten()
+    weights = weights * (b["voices"].flatten() != -100)
+    voice_loss = (per_token * weights).sum() / weights.sum().clamp(min=1e-6)
     return lead_loss + voices.shape[2] * voice_loss
 
 

@@ -28,6 +28,8 @@ def small_chorale():
 
     s = stream.Score()
     s.insert(0, part("Soprano", ["G4", ("C5", 2), ("B4", 1), ("A4", 1)]))
+    from music21 import expressions
+    s.parts[0].flatten().notes[1].expressions.append(expressions.Fermata())  # on the C5
     s.insert(0, part("Alto", ["D4", ("E4", 2), ("D4", 1), ("F4", 1)]))
     s.insert(0, part("Tenor", ["B3", ("G3", 2), ("G3", 1), ("C4", 1)]))
     s.insert(0, part("Bass", ["G2", ("C3", 2), ("G2", 1), ("F2", 1)]))
@@ -64,6 +66,54 @@ def test_windows_transpose_every_part_together_within_ranges():
         for k, (lo, hi) in enumerate(ranges[1:]):
             v = w["voices"][:, k]
             assert ((v[v >= PITCH0] - PITCH0 >= lo) & (v[v >= PITCH0] - PITCH0 <= hi)).all()
+
+
+def test_a_fermata_marks_its_notes_steps_as_a_phrase_end():
+    piece = D.piece_from_score(small_chorale(), "tiny")
+    assert list(np.flatnonzero(piece.phrase_ends)) == list(range(4, 12))  # the C5, held
+
+
+def test_a_tied_fermata_marks_the_whole_note():
+    from music21 import expressions, tie
+    s = small_chorale()
+    soprano = s.parts[0].flatten().notes
+    soprano[1].expressions.clear()
+    soprano[2].expressions.append(expressions.Fermata())  # on the B4, then tied into the A4
+    soprano[2].tie, soprano[3].tie = tie.Tie("start"), tie.Tie("stop")
+    soprano[3].pitch = soprano[2].pitch
+    piece = D.piece_from_score(s, "tied")
+    assert list(np.flatnonzero(piece.phrase_ends)) == list(range(12, 20))
+
+
+def test_phrase_ends_and_the_beat_before_weigh_more_in_the_loss():
+    piece = D.piece_from_score(small_chorale(), "tiny")
+    w = D.phrase_weights(piece, 3.0)
+    assert list(np.flatnonzero(w == 3.0)) == list(range(0, 12)) and (w[12:] == 1.0).all()
+    assert (D.phrase_weights(piece, 1.0) == 1.0).all()
+    window = D._window(D.arrays(piece, [(0, 127)] * 4, augment=False, phrase_weight=3.0), 32,
+                       None)
+    assert (window["weights"][:12] == 3.0).all() and (window["weights"][20:] == 0.0).all()
+
+
+def test_the_weighted_loss_counts_a_phrase_ends_mistakes_more():
+    import torch
+
+    from livegen.train.trainer import _loss
+    voices = torch.tensor([[[5], [5]]])  # [B=1, T=2, V=1]
+    right = torch.full((1, 2, 1, 8), -10.0)
+    right[0, :, 0, 5] = 10.0
+    wrong_first, wrong_second = right.clone(), right.clone()
+    wrong_first[0, 0, 0] = right[0, 0, 0].flip(0)
+    wrong_second[0, 1, 0] = right[0, 1, 0].flip(0)
+    lead = torch.zeros(1, 2, 8)
+    batch = {"lead": torch.zeros(1, 2, dtype=torch.long), "voices": voices,
+             "weights": torch.tensor([[3.0, 1.0]])}
+    base = _loss(lead, right, batch)
+    cost_first = _loss(lead, wrong_first, batch) - base
+    cost_second = _loss(lead, wrong_second, batch) - base
+    assert torch.isclose(cost_first, 3 * cost_second)  # the step weighed 3 costs 3 times more
+    batch["weights"] = torch.tensor([[1.0, 1.0]])
+    assert torch.isclose(_loss(lead, wrong_first, batch), _loss(lead, wrong_second, batch))
 
 
 def test_a_score_without_four_parts_is_skipped():
@@ -142,6 +192,8 @@ def test_the_cache_keeps_each_pieces_source_and_melody_only_pieces(tmp_path):
     assert [(p.name, p.source, p.voices.shape) for p in back] == [
         ("tiny", "tiny.mxl", (20, 3)), ("tiny", "tiny.mxl", (20, 3)), ("tune", "tune.abc", (20, 0))]
     assert (back[1].voices == piece.voices).all() and back[2].first_downbeat == 2
+    assert (back[1].phrase_ends == piece.phrase_ends).all() and back[1].phrase_ends.any()
+    assert not back[2].phrase_ends.any() and back[2].phrase_ends.shape == (20,)
 
 
 # ---------------------------------------------------------------- folk tunes
