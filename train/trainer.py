@@ -260,7 +260,11 @@ def write_card(path: Path, info: modelfile.ModelInfo) -> Path:
         f"(validation loss {x.get('valid_loss')})",
         f"- **Hyper-parameters:** `{json.dumps(hp.get('model', {}))}`; lr {hp.get('lr')}, "
         f"batch {hp.get('batch')}, sequence {hp.get('seq_len')}, seed {hp.get('seed')}",
-        f"- **File size:** {path.stat().st_size / 1e6:.2f} MB", "",
+        f"- **File size:** {path.stat().st_size / 1e6:.2f} MB",
+        f"- **File format:** livegen model format {modelfile.FORMAT_VERSION}: weights and "
+        "metadata only, no code (a `torch.save` zip read with `torch.load(weights_only=True)`; "
+        "livegen builds the network from its own `livegen/model/network.py`; see "
+        "`livegen/model/modelfile.py`)", "",
     ]
     if "eval" in x:
         from livegen.train.evaluate import format_table
