@@ -143,6 +143,16 @@ _limit = _int_at_least(1, "a number of pieces: give 1 or more")
 _seeds = _int_at_least(1, "a number of seeds: give 1 or more")
 
 
+def _octaves(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not -3 <= value <= 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of octaves from -3 to 3")
+    return value
+
+
 # --------------------------------------------------------------------------------- commands
 
 
@@ -215,7 +225,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         presets.append((settings, _model_file(args, settings)))
     sets = SETS if args.set == "both" else (args.set,)
     seeds = list(range(args.seed, args.seed + args.seeds))
-    report = evaluate_presets(presets, sets, seeds, limit=args.limit, device=args.device)
+    report = evaluate_presets(presets, sets, seeds, limit=args.limit, device=args.device,
+                              octaves=args.octaves)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
 
@@ -383,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--limit", type=_limit, metavar="N",
                    help="use only the first N pieces of each set (default: all)")
+    p.add_argument("--octaves", type=_octaves, default=0, metavar="N",
+                   help="move the melodies by N octaves (-3 to 3), as a player in another "
+                   "register plays them; Bach's voices and the judged ranges move too "
+                   "(default %(default)s)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("run", help="play live: listen on a MIDI port, accompany on another",

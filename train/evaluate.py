@@ -21,7 +21,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from livegen.accompanist import Accompanist
-from livegen.grid import human_frames
+from livegen.grid import StepNote, human_frames
 from livegen.model.runtime import Runtime
-from livegen.model.tokens import lead_token
+from livegen.model.tokens import PITCH0, lead_token
 from livegen.render import perform
 from livegen.settings import Settings
 from livegen.train import data as data_mod
@@ -84,6 +84,26 @@ def prepare(pieces: Sequence[data_mod.Piece]) -> list[Prepared]:
     return out
 
 
+def transposed(piece: data_mod.Piece, semitones: int) -> data_mod.Piece:
+    """The piece moved by `semitones`: its melody and (Bach's) voices, as a player in another
+    register would play it; ValueError if a note leaves MIDI 0-127."""
+    if semitones == 0:
+        return piece
+    voices = piece.voices.astype(np.int64)
+    pitched = voices >= PITCH0
+    voices[pitched] += semitones
+    human = [StepNote(n.pitch + semitones, n.start, n.end) for n in piece.human]
+    pitches = [n.pitch for n in human] + list(voices[pitched] - PITCH0)
+    if pitches and not 0 <= min(pitches) <= max(pitches) <= 127:
+        raise ValueError(f"{piece.name} moved by {semitones} semitones leaves the MIDI range "
+                         "0-127; give fewer octaves")
+    return replace(piece, human=human, voices=voices.astype(piece.voices.dtype))
+
+
+def _moved(ranges: Sequence[tuple[int, int]], semitones: int) -> list[tuple[int, int]]:
+    return [(lo + semitones, hi + semitones) for lo, hi in ranges]
+
+
 def _score(p: Prepared, voices: np.ndarray, ranges: list[tuple[int, int]], names: Sequence[str],
            reference_bass: np.ndarray | None = None) -> Score:
     return Score(p.melody, voices, ranges, first_downbeat=p.piece.first_downbeat,
@@ -92,13 +112,14 @@ def _score(p: Prepared, voices: np.ndarray, ranges: list[tuple[int, int]], names
 
 
 def model_counts(rt: Runtime, prepared: Sequence[Prepared], settings: Settings, seed: int,
-                 with_bach: bool) -> Counts:
+                 with_bach: bool, semitones: int = 0) -> Counts:
     """The model through the render path with `settings`, over the pieces; only the voices the
     settings play are scored. With Bach's voices, the model's bass (the model's lowest voice,
-    when the settings play it) is compared with Bach's."""
+    when the settings play it) is compared with Bach's. `semitones`: how far the pieces were
+    moved (`transposed`); the voices' ranges move with them, as the accompanist moves them."""
     plans = Accompanist(rt, settings, seed=seed).voices
     playing = [k for k, v in enumerate(plans) if v.enabled]
-    ranges = [(v.low, v.high) for v in rt.info.voices]
+    ranges = _moved([(v.low, v.high) for v in rt.info.voices], semitones)
     bass = len(ranges) - 1
     total = Counts()
     for i, p in enumerate(prepared):
@@ -208,9 +229,13 @@ def evaluate(model_path: str | Path, ds: data_mod.Dataset, settings: Settings | 
 
 def evaluate_presets(presets: Sequence[tuple[Settings, Path]], sets: Sequence[str],
                      seeds: Sequence[int], limit: int | None = None, device: str = "cpu",
-                     log: Log | None = None) -> dict[str, object]:
+                     log: Log | None = None, octaves: int = 0) -> dict[str, object]:
     """Every set × preset: {"sets": {set: {preset name: table}}, "_about": {...}}. `presets`
-    pairs each preset's settings with the model file it plays."""
+    pairs each preset's settings with the model file it plays. `octaves`: the melodies (and
+    Bach's voices, and the ranges the figures judge) moved by that many octaves, as a player in
+    another register plays them; the model's NLL is then left out (it never heard those
+    pitches: the accompanist folds them into its range)."""
+    semitones = 12 * octaves
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     runtimes: dict[Path, Runtime] = {}
     for _, path in presets:
@@ -219,6 +244,7 @@ def evaluate_presets(presets: Sequence[tuple[Settings, Path]], sets: Sequence[st
     report: dict[str, dict[str, dict]] = {}
     for name in sets:
         pieces, with_bach, label = _load_set(name, limit)
+        pieces = [transposed(p, semitones) for p in pieces]
         prepared = prepare(pieces)
         report[name] = {}
         t0 = time.perf_counter()
@@ -227,7 +253,7 @@ def evaluate_presets(presets: Sequence[tuple[Settings, Path]], sets: Sequence[st
             rt = runtimes[path]
             if path not in fixed:
                 voice_names = [v.name for v in rt.info.voices]
-                ranges = [(v.low, v.high) for v in rt.info.voices]
+                ranges = _moved([(v.low, v.high) for v in rt.info.voices], semitones)
                 if with_bach and voice_names != list(data_mod.CHORALE_VOICES):
                     raise ValueError(f"{path}: the model's voices {voice_names} are not the "
                                      f"chorales' {list(data_mod.CHORALE_VOICES)}.")
@@ -235,11 +261,11 @@ def evaluate_presets(presets: Sequence[tuple[Settings, Path]], sets: Sequence[st
                     bach_counts(prepared, ranges, voice_names) if with_bach else None,
                     floor_counts(prepared, ranges, voice_names, with_bach)
                     if len(voice_names) == N_VOICES else None,
-                    nll_per_voice_token(rt, pieces) if with_bach else None)
+                    nll_per_voice_token(rt, pieces) if with_bach and not semitones else None)
             runs = []
             for seed in seeds:
                 t1 = time.perf_counter()
-                runs.append(model_counts(rt, prepared, settings, seed, with_bach))
+                runs.append(model_counts(rt, prepared, settings, seed, with_bach, semitones))
                 log(f"{name} / {settings.name} / seed {seed}: {len(prepared)} pieces in "
                     f"{time.perf_counter() - t1:.1f} s")
             plans = Accompanist(rt, settings).voices
@@ -247,11 +273,13 @@ def evaluate_presets(presets: Sequence[tuple[Settings, Path]], sets: Sequence[st
                      "preset": settings.name, "model": str(path),
                      "voices": [v.name for v in rt.info.voices],
                      "playing": [v.name for v in plans if v.enabled]}
+            if octaves:
+                about["octaves"] = octaves
             if not with_bach:
                 about["melody_outside_human_range"] = round(_outside(pieces, rt), 4)
             report[name][settings.name] = table(runs, *fixed[path], about)
         log(f"{name}: {time.perf_counter() - t0:.1f} s")
-    return {"sets": report, "_about": {"seeds": list(seeds), "limit": limit}}
+    return {"sets": report, "_about": {"seeds": list(seeds), "limit": limit, "octaves": octaves}}
 
 
 def _load_set(name: str, limit: int | None) -> tuple[list[data_mod.Piece], bool, str]:
@@ -320,6 +348,9 @@ def _footnote(about: dict) -> str:
     if playing and voices and playing[-1] != voices[-1]:
         text += (f" The model's bass figures are those of its lowest voice playing, the "
                  f"{playing[-1]}; bass agreement needs the {voices[-1]}.")
+    if about.get("octaves"):
+        text += (f" Every part moved by {int(about['octaves']):+d} octaves (the melody as a "
+                 "player in that register plays it; Bach's voices and the ranges with it).")
     if "melody_outside_human_range" in about:
         text += (f" Melody notes outside the model's human range: "
                  f"{100 * float(about['melody_outside_human_range']):.1f}%.")

@@ -88,6 +88,37 @@ def test_eval_defaults_and_bad_values():
         build_parser().parse_args(["eval", "--seeds", "0"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", "--set", "jazz"])
+    assert build_parser().parse_args(["eval"]).octaves == 0
+    for bad in ("4", "-4", "two"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["eval", "--octaves", bad])
+
+
+def test_a_piece_moved_by_octaves_keeps_its_rhythm_and_pitch_classes():
+    from livegen.model.tokens import PITCH0
+    from livegen.train import data as D
+    from livegen.train.evaluate import transposed
+    piece = D.chorales().test[0]
+    down = transposed(piece, -24)
+    assert [(n.pitch + 24, n.start, n.end) for n in down.human] == [
+        (n.pitch, n.start, n.end) for n in piece.human]
+    pitched = piece.voices >= PITCH0
+    assert (down.voices[pitched] == piece.voices[pitched] - 24).all()
+    assert (down.voices[~pitched] == piece.voices[~pitched]).all()  # rests and holds stay
+    assert transposed(piece, 0) is piece
+    with pytest.raises(ValueError, match="leaves the MIDI range"):
+        transposed(piece, -48)
+
+
+def test_the_voices_follow_a_melody_played_two_octaves_down(capsys):
+    """The register figures of the issue: the voices stay under the melody (crossing) and
+    consonant, judged in the moved ranges (range adherence)."""
+    assert main(["eval", "--limit", "2", "--seeds", "1", "--preset", "chorale", "--set",
+                 "chorales", "--octaves", "-2", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["sets"]["chorales"]["chorale"]
+    assert table["_about"]["octaves"] == -2 and "nll_voice" not in table["model"]
+    assert table["model"]["crossing"] <= 0.03 and table["model"]["range"] > 0.95
+    assert table["model"]["consonance"] >= 0.85
 
 
 def test_eval_help_imports_nothing_heavy():
