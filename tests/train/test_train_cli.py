@@ -45,6 +45,14 @@ def test_train_exports_a_loadable_model_with_its_card(tmp_path, capsys):
     assert "resumed from" in capsys.readouterr().out
 
 
+def test_a_phrase_weight_that_is_not_positive_is_named(tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path), "--phrase-weight", "0", "--out",
+                 str(tmp_path / "mine.pt")])
+    err = capsys.readouterr().err
+    assert code != 0 and "--phrase-weight 0.0 is not a positive number" in err
+    assert not (tmp_path / "mine.pt").exists()
+
+
 def test_every_command_has_help():
     for command in ([], ["train"], ["render"], ["eval"], ["presets"]):
         out = subprocess.run([sys.executable, "-m", "livegen.cli", *command, "--help"],
