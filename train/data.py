@@ -525,9 +525,9 @@ def _window(a: Arrays, seq_len: int, rng: np.random.Generator | None) -> dict[st
         t_idx, k_idx = np.nonzero(grid >= 0)
         human[t_idx, col + grid[t_idx, k_idx] + shift] = 1.0
     lead = np.full(seq_len, -100, dtype=np.int64)  # -100: ignored by the loss (padding)
-    lead[:n] = _transpose(a.lead[sl], shift)
+    lead[:n] = transpose_tokens(a.lead[sl], shift)
     voices = np.full((seq_len, a.voices.shape[1]), -100, dtype=np.int64)
-    voices[:n] = _transpose(a.voices[sl], shift)
+    voices[:n] = transpose_tokens(a.voices[sl], shift)
     positions = np.zeros(seq_len, dtype=np.int64)
     positions[:n] = a.positions[sl]
     weights = np.zeros(seq_len, dtype=np.float32)  # padding weighs nothing
@@ -536,7 +536,8 @@ def _window(a: Arrays, seq_len: int, rng: np.random.Generator | None) -> dict[st
             "weights": weights}
 
 
-def _transpose(tokens: np.ndarray, shift: int) -> np.ndarray:
+def transpose_tokens(tokens: np.ndarray, shift: int) -> np.ndarray:
+    """Tokens with every pitch moved by `shift` semitones (REST and HOLD stay), as int64."""
     out = tokens.astype(np.int64)
     out[out >= PITCH0] += shift
     return out
@@ -559,6 +560,6 @@ def describe(ds: Dataset, out=sys.stdout) -> None:
 
 
 __all__ = ["HOLD", "Piece", "Dataset", "Role", "chorales", "one_per_bwv", "split_chorale_files",
-           "phrase_weights",
+           "phrase_weights", "transpose_tokens",
            "folk_tunes", "midi_folder", "arrays", "batches", "sequential", "machine_input",
            "describe"]

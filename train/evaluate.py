@@ -89,11 +89,9 @@ def transposed(piece: data_mod.Piece, semitones: int) -> data_mod.Piece:
     register would play it; ValueError if a note leaves MIDI 0-127."""
     if semitones == 0:
         return piece
-    voices = piece.voices.astype(np.int64)
-    pitched = voices >= PITCH0
-    voices[pitched] += semitones
+    voices = data_mod.transpose_tokens(piece.voices, semitones)
     human = [StepNote(n.pitch + semitones, n.start, n.end) for n in piece.human]
-    pitches = [n.pitch for n in human] + list(voices[pitched] - PITCH0)
+    pitches = [n.pitch for n in human] + list(voices[piece.voices >= PITCH0] - PITCH0)
     if pitches and not 0 <= min(pitches) <= max(pitches) <= 127:
         raise ValueError(f"{piece.name} moved by {semitones} semitones leaves the MIDI range "
                          "0-127; give fewer octaves")
